@@ -1,0 +1,146 @@
+"""Where and how the course runs: fast mode, the cache folder, seeds, threads, device.
+
+Notebooks read these settings through this module, never from the
+environment by hand, so that one switch (COURSE_FAST=1) shrinks every long
+step for tests and CI, and one variable (COURSE_CACHE_DIR) moves every
+checkpoint and measurement.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FAST_ENV = "COURSE_FAST"
+CACHE_ENV = "COURSE_CACHE_DIR"
+THREADS_ENV = "COURSE_THREADS"
+DEVICE_ENV = "COURSE_DEVICE"
+
+
+class CourseSetupError(RuntimeError):
+    """The machine is not set up the way the course needs; the message says how to fix it."""
+
+
+def fast_mode() -> bool:
+    """True when COURSE_FAST is set to 1/true/yes: every long step runs a shrunken version."""
+    return os.environ.get(FAST_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def pick(full, fast):
+    """Return `fast` in fast mode and `full` otherwise (e.g. `pick(2000, 50)` iterations)."""
+    return fast if fast_mode() else full
+
+
+def cache_dir() -> Path:
+    """The folder for checkpoints and measurements, created if needed and checked writable.
+
+    Defaults to ~/.cache/training-vs-inference (or $XDG_CACHE_HOME/...); set
+    COURSE_CACHE_DIR to move it. Never inside notebooks/, so that checkpoints
+    do not end up in a learner's commits.
+    """
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        folder = Path(override).expanduser()
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        folder = Path(base) / "training-vs-inference"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise CourseSetupError(
+            f"The course cache folder {folder} cannot be written ({error.strerror}). "
+            f"Point the environment variable {CACHE_ENV} at a folder you can write, "
+            f"for example: export {CACHE_ENV}=/tmp/course-cache"
+        ) from error
+    return folder
+
+
+def seed_everything(seed: int = 1337) -> None:
+    """Seed Python, NumPy and PyTorch so a run is reproducible on the same machine."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _cgroup_cpu_limit() -> float | None:
+    """CPUs allowed by the container's CPU quota (cgroup v2 or v1), or None if unlimited."""
+    v2 = Path("/sys/fs/cgroup/cpu.max")
+    try:
+        if v2.exists():
+            quota, period = v2.read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        v1 = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+        if v1.exists():
+            quota = int(v1.read_text())
+            period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+            return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use: the smallest of affinity and cgroup quota.
+
+    os.cpu_count() reports the host's cores; inside a 1-CPU Binder container
+    that can be 16 or more, and a thread per core gets throttled by the quota.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no sched_getaffinity
+        cpus = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        cpus = min(cpus, max(1, math.floor(limit)))
+    return max(1, cpus)
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads to `threads`, COURSE_THREADS, or the usable CPUs.
+
+    Returns the number set.
+    """
+    if threads is None:
+        env = os.environ.get(THREADS_ENV)
+        if env:
+            try:
+                threads = int(env)
+            except ValueError:
+                raise ValueError(f"{THREADS_ENV} must be a whole number >= 1, got {env!r}") from None
+    if threads is None:
+        threads = available_cpus()
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+    return threads
+
+
+def device() -> torch.device:
+    """The device to compute on: COURSE_DEVICE if set, else CUDA when present, else CPU."""
+    name = os.environ.get(DEVICE_ENV)
+    if name:
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise CourseSetupError(f"{DEVICE_ENV}={name} but PyTorch sees no CUDA GPU here.")
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def setup(seed: int = 1337) -> dict:
+    """Start-of-notebook call: threads, seeds, cache; returns a summary to print."""
+    threads = configure_threads()
+    seed_everything(seed)
+    return {
+        "fast_mode": fast_mode(),
+        "threads": threads,
+        "device": str(device()),
+        "cache_dir": str(cache_dir()),
+        "seed": seed,
+    }
