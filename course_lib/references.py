@@ -29,7 +29,12 @@ class Reference:
 
     def cite(self) -> str:
         """Short human-readable citation, e.g. for a figure caption."""
-        return f"{self.what}: {self.value:,.4g} {self.unit} ({self.source}, {self.date})"
+        return f"{self.what}: {format_value(self.value)} {self.unit} ({self.source}, {self.date})"
+
+
+def format_value(value: float) -> str:
+    """Four significant digits, with a readable exponent: 3.14e23, 1.72e6, 0.3478."""
+    return f"{value:.4g}".replace("e+", "e")
 
 
 _KAPLAN = "Kaplan et al. 2020, Scaling Laws for Neural Language Models, arXiv:2001.08361"
@@ -41,8 +46,10 @@ _LLAMA3_CARD = "Meta Llama 3 model card (github.com/meta-llama/llama3, MODEL_CAR
 _LLAMA31 = "Llama Team 2024, The Llama 3 Herd of Models, arXiv:2407.21783; Llama 3.1 model card"
 _A100 = "NVIDIA A100 Tensor Core GPU datasheet (SXM4 80GB)"
 _H100 = "NVIDIA H100 Tensor Core GPU datasheet"
-_PATTERSON = "Patterson et al. 2022, The Carbon Footprint of ML Training Will Plateau, Then Shrink, arXiv:2204.05149"
-_WU = "Wu et al. 2022, Sustainable AI: Environmental Implications, Challenges and Opportunities, MLSys"
+_PATTERSON = ("Patterson et al. 2022, The Carbon Footprint of ML Training Will Plateau, "
+              "Then Shrink, arXiv:2204.05149")
+_WU = ("Wu et al. 2022, Sustainable AI: Environmental Implications, Challenges and "
+       "Opportunities, MLSys")
 
 _TABLE: tuple[Reference, ...] = (
     # --- Compute accounting -------------------------------------------------
@@ -193,7 +200,7 @@ def as_markdown(prefix: str = "") -> str:
     rows = ["| key | value | unit | what | source | date |", "|---|---|---|---|---|---|"]
     for entry in entries(prefix):
         rows.append(
-            f"| `{entry.key}` | {entry.value:,.4g} | {entry.unit} | {entry.what} "
+            f"| `{entry.key}` | {format_value(entry.value)} | {entry.unit} | {entry.what} "
             f"| {entry.source} | {entry.date} |"
         )
     return "\n".join(rows)

@@ -70,17 +70,17 @@ def seed_everything(seed: int = 1337) -> None:
     torch.manual_seed(seed)
 
 
-def _cgroup_cpu_limit() -> float | None:
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     """CPUs allowed by the container's CPU quota (cgroup v2 or v1), or None if unlimited."""
-    v2 = Path("/sys/fs/cgroup/cpu.max")
+    v2 = root / "cpu.max"
     try:
         if v2.exists():
             quota, period = v2.read_text().split()[:2]
             return None if quota == "max" else int(quota) / int(period)
-        v1 = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+        v1 = root / "cpu" / "cpu.cfs_quota_us"
         if v1.exists():
             quota = int(v1.read_text())
-            period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+            period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
             return None if quota <= 0 else quota / period
     except (OSError, ValueError):
         return None
@@ -97,7 +97,7 @@ def available_cpus() -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no sched_getaffinity
         cpus = os.cpu_count() or 1
-    limit = _cgroup_cpu_limit()
+    limit = cgroup_cpu_limit()
     if limit is not None:
         cpus = min(cpus, max(1, math.floor(limit)))
     return max(1, cpus)
@@ -114,7 +114,9 @@ def configure_threads(threads: int | None = None) -> int:
             try:
                 threads = int(env)
             except ValueError:
-                raise ValueError(f"{THREADS_ENV} must be a whole number >= 1, got {env!r}") from None
+                raise ValueError(
+                    f"{THREADS_ENV} must be a whole number >= 1, got {env!r}"
+                ) from None
     if threads is None:
         threads = available_cpus()
     if threads < 1:

@@ -1,0 +1,62 @@
+"""The course's sequence, read from the notebooks themselves.
+
+Each notebook's first cell is the source of truth for its title, its
+estimated time and its one-paragraph summary; the roadmap in notebook 00
+and the index page of `make course` are both built from it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+_MINUTES = re.compile(r"Estimated time[^0-9]*(\d+)\s*min", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class NotebookInfo:
+    path: Path
+    title: str
+    minutes: int | None
+    summary: str
+
+
+def _first_markdown(path: Path) -> str:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    for cell in cells:
+        if cell["cell_type"] == "markdown":
+            return "".join(cell["source"])
+    return ""
+
+
+def describe(path: Path) -> NotebookInfo:
+    """Title (first '# ' line), minutes ('Estimated time: ... N min') and first paragraph."""
+    text = _first_markdown(path)
+    lines = text.splitlines()
+    title = next((line[2:].strip() for line in lines if line.startswith("# ")), path.stem)
+    minutes = _MINUTES.search(text)
+    paragraphs = [p.strip() for p in text.split("\n\n")]
+    summary = next((p for p in paragraphs if p and not p.startswith(("#", "**Estimated",
+                                                                       "Estimated", "-", "|"))),
+                   "")
+    return NotebookInfo(path, title, int(minutes.group(1)) if minutes else None, summary)
+
+
+def course_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[NotebookInfo]:
+    """Every numbered notebook (NN_name.ipynb) in order."""
+    return [describe(path) for path in sorted(folder.glob("[0-9][0-9]_*.ipynb"))]
+
+
+def roadmap_markdown(folder: Path = NOTEBOOKS_DIR) -> str:
+    """A Markdown table of the sequence with relative links, for display in a notebook."""
+    rows = ["| notebook | time | what you do |", "|---|---|---|"]
+    total = 0
+    for info in course_notebooks(folder):
+        total += info.minutes or 0
+        time = f"{info.minutes} min" if info.minutes else "?"
+        rows.append(f"| [{info.title}]({info.path.name}) | {time} | {info.summary} |")
+    rows.append(f"| **Total** | **{total} min** | |")
+    return "\n".join(rows)
