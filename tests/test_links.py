@@ -12,7 +12,8 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LINK = re.compile(r"\[[^\]]*\]\(\s*([^)\s]+)(?:\s+\"[^\"]*\")?\s*\)|(?:href|src)=\"([^\"]+)\"")
+# "](target)" catches plain links, images and badges (a link around an image).
+LINK = re.compile(r"\]\(\s*([^)\s]+)[^)]*\)|(?:href|src)=\"([^\"]+)\"")
 
 
 def documents():
