@@ -33,8 +33,9 @@ class Reference:
 
 
 def format_value(value: float) -> str:
-    """Four significant digits, with a readable exponent: 3.14e23, 1.72e6, 0.3478."""
-    return f"{value:.4g}".replace("e+", "e")
+    """Four significant digits, with a short exponent: 3.14e23, 6.4e6, 0.3478."""
+    mantissa, _, exponent = f"{value:.4g}".partition("e")
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
 
 
 _KAPLAN = "Kaplan et al. 2020, Scaling Laws for Neural Language Models, arXiv:2001.08361"
