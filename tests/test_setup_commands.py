@@ -1,0 +1,82 @@
+"""The set-up behind `make lab` / `make test` and the course build behind `make course`."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_old_python_gets_a_clear_message(monkeypatch, capsys):
+    bootstrap = load_tool("bootstrap")
+    monkeypatch.setattr(sys, "version_info", (3, 8, 10))
+    with pytest.raises(SystemExit) as stop:
+        bootstrap.main()
+    assert stop.value.code == 1
+    message = capsys.readouterr().err
+    assert "Python 3.10 or newer" in message and "environment.yml" in message
+
+
+def test_missing_python_gets_a_clear_message():
+    # -W pretends pyproject.toml changed, so make must run the set-up rule.
+    result = subprocess.run(["make", "-s", "PYTHON=no-such-python3", "-W", "pyproject.toml",
+                             ".venv/.course-installed"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "'no-such-python3' was not found. Install Python 3.10 or newer" in result.stdout
+
+
+def test_setup_is_skipped_when_nothing_changed(capsys):
+    """A second `make test` must not reinstall anything (the stamp matches)."""
+    bootstrap = load_tool("bootstrap")
+    assert Path(bootstrap.STAMP).read_text().strip() == bootstrap.fingerprint()
+    bootstrap.main()
+    assert capsys.readouterr().out == ""
+
+
+def test_course_build_executes_and_indexes_notebooks(tmp_path, monkeypatch):
+    build = load_tool("build_course")
+    notebook = new_notebook(metadata={"kernelspec": {"name": "python3",
+                                                     "display_name": "Python 3"}})
+    notebook.cells = [new_markdown_cell("# 99 · A tiny notebook\n\n**Estimated time:** about "
+                                        "3 minutes.\n\nIt adds two numbers."),
+                      new_code_cell("print(20 + 22)")]
+    source = tmp_path / "notebooks" / "99_tiny.ipynb"
+    source.parent.mkdir()
+    nbformat.write(notebook, source)
+
+    monkeypatch.setattr(build, "BUILD", tmp_path / "build")
+    monkeypatch.setattr(build.outline, "course_notebooks",
+                        lambda: [build.outline.describe(source)])
+    monkeypatch.setattr(sys, "argv", ["build_course.py", "--fast", "--max-memory-gb", "100"])
+    assert build.main() == 0
+
+    page = (tmp_path / "build" / "99_tiny.html").read_text()
+    assert "42" in page, "the executed output must be in the HTML copy"
+    index = (tmp_path / "build" / "index.html").read_text()
+    assert 'href="99_tiny.html"' in index and "A tiny notebook" in index and "3 min" in index
+
+
+def test_course_build_fails_when_a_kernel_uses_too_much_memory(tmp_path, monkeypatch):
+    build = load_tool("build_course")
+    source = tmp_path / "00_x.ipynb"
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# 00 · x"), new_code_cell("1")],
+                                metadata={"kernelspec": {"name": "python3",
+                                                         "display_name": "Python 3"}}), source)
+    monkeypatch.setattr(build, "BUILD", tmp_path / "build")
+    monkeypatch.setattr(build.outline, "course_notebooks",
+                        lambda: [build.outline.describe(source)])
+    monkeypatch.setattr(sys, "argv", ["build_course.py", "--fast", "--max-memory-gb", "0.001"])
+    assert build.main() == 1
+    assert (tmp_path / "build" / "index.html").exists()
