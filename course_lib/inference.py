@@ -1,0 +1,475 @@
+"""Running a trained model: text generation, the KV cache, and what one request costs.
+
+Generation is a loop: run the model on the context, pick the next token from
+the logits at the last position, append it, repeat. A request has two phases:
+
+- **prefill**: the whole prompt goes through the model in one forward pass;
+- **decode**: then one new token per step, each step one more forward pass.
+
+Without a KV cache every decode step recomputes the keys and values of the
+whole context. With the cache (`course_lib.model.KVCache`) a step computes
+them for the one new token only and reads the others from memory: the same
+tokens come out, for far less compute.
+
+**When the context is full.** The model has learned positions 0 to
+`block_size - 1` only, so it can never see more than `block_size` tokens.
+When the context holds `block_size` tokens and another one is appended,
+generation *slides the window*: it keeps the most recent `context_keep`
+tokens (default `block_size // 2`), forgets the older ones, and runs a fresh
+prefill over the kept tokens (their positions restart at 0, so their cached
+keys and values cannot be reused). Decoding then continues one token at a
+time until the window is full again. `context_keep = block_size` is
+nanoGPT's sliding window (the model always sees the last `block_size`
+tokens, but every step past the window is a full re-prefill, so the cache
+saves nothing there). The schedule is the same with and without the cache,
+so both produce exactly the same tokens; only the cost differs.
+A prompt longer than `block_size` is cut to its last `block_size` tokens.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from course_lib import flops, validate
+from course_lib.model import ModelConfig
+
+PREFILL, DECODE, SLIDE = "prefill", "decode", "slide"
+
+
+# --- Checking the request ---------------------------------------------------------------
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_request(vocab_size: int, block_size: int, max_new_tokens: int, temperature: float,
+                  top_k: int | None, context_keep: int | None, seed: int) -> int:
+    """Raise a ValueError/TypeError naming the bad parameter; return the context_keep to use."""
+    if not _is_int(max_new_tokens):
+        raise TypeError(f"max_new_tokens must be a whole number, got {max_new_tokens!r}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise TypeError(f"temperature must be a number >= 0, got {temperature!r}")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), "
+                         f"got {temperature}")
+    if top_k is not None and (not _is_int(top_k) or not 1 <= top_k <= vocab_size):
+        raise ValueError(f"top_k must be None or a whole number from 1 to the vocabulary size "
+                         f"{vocab_size}, got {top_k!r}")
+    if context_keep is None:
+        context_keep = max(1, block_size // 2)
+    if not _is_int(context_keep) or not 1 <= context_keep <= block_size:
+        raise ValueError(f"context_keep must be None or a whole number from 1 to block_size "
+                         f"{block_size}, got {context_keep!r}")
+    if not _is_int(seed):
+        raise TypeError(f"seed must be a whole number, got {seed!r}")
+    return context_keep
+
+
+def _check_prompt_ids(idx, vocab_size: int) -> None:
+    if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long:
+        raise TypeError("prompt token ids must be a LongTensor of shape (batch, tokens), got "
+                        f"{getattr(idx, 'dtype', type(idx).__name__)} "
+                        f"{tuple(getattr(idx, 'shape', ()))}")
+    if idx.shape[0] < 1 or idx.shape[1] < 1:
+        raise ValueError("a prompt must hold at least one token: the model predicts the next "
+                         f"token from the ones before it (got shape {tuple(idx.shape)})")
+    if idx.min() < 0 or idx.max() >= vocab_size:
+        raise ValueError(f"prompt token ids must lie in 0..{vocab_size - 1}, "
+                         f"got {idx.min().item()}..{idx.max().item()}")
+
+
+# --- Picking the next token -------------------------------------------------------------
+
+
+def pick_next_token(logits: torch.Tensor, temperature: float, top_k: int | None,
+                    generator: torch.Generator | None) -> torch.Tensor:
+    """The next token of each sequence, shape (batch,), from last-position logits (batch, vocab).
+
+    temperature 0 is greedy (the most likely token; top_k is then irrelevant). Otherwise the
+    logits are divided by the temperature (below 1: sharper, above 1: flatter), all but the
+    top_k most likely tokens are removed, and one token is drawn from the softmax.
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    # Subtracting the maximum first keeps a tiny temperature from overflowing to inf - inf.
+    scaled = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
+    if top_k is not None and top_k < scaled.shape[-1]:
+        kth_largest = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
+        scaled = scaled.masked_fill(scaled < kth_largest, float("-inf"))
+    probabilities = torch.softmax(scaled, dim=-1)
+    return torch.multinomial(probabilities, 1, generator=generator)[:, 0]
+
+
+# --- The generation loop ----------------------------------------------------------------
+
+
+def context_schedule(prompt_tokens: int, new_tokens: int, block_size: int,
+                     context_keep: int) -> list[tuple[str, int]]:
+    """(phase, context tokens) for each forward pass of a request, one pass per new token.
+
+    The context is what the model sees when it predicts that token. Phases: 'prefill' (the
+    prompt, cut to block_size), 'decode' (the context grew by the token just generated) and
+    'slide' (the window was full: keep the last context_keep tokens and prefill them again).
+    """
+    schedule = []
+    context = min(prompt_tokens, block_size)
+    for step in range(new_tokens):
+        if step == 0:
+            schedule.append((PREFILL, context))
+        elif context == block_size:
+            context = context_keep
+            schedule.append((SLIDE, context))
+        else:
+            context += 1
+            schedule.append((DECODE, context))
+    return schedule
+
+
+@dataclass(frozen=True)
+class Step:
+    """One generated token per sequence, and what produced it."""
+
+    token: torch.Tensor  # (batch,) the chosen token ids
+    logits: torch.Tensor  # (batch, vocab) the logits they were picked from
+    phase: str  # 'prefill', 'decode' or 'slide' (see context_schedule)
+    context_tokens: int  # how many tokens the model saw for this prediction
+
+
+@torch.no_grad()  # no_grad, not inference_mode: FlopCounterMode counts nothing under the latter
+def stream_tokens(model: nn.Module, idx: torch.Tensor, max_new_tokens: int,
+                  temperature: float = 1.0, top_k: int | None = None, use_kv_cache: bool = True,
+                  seed: int = 1337, context_keep: int | None = None) -> Iterator[Step]:
+    """Yield one Step per new token for a batch of equal-length prompts idx (batch, tokens).
+
+    This is the generation loop itself; `generate_tokens` and `generate` collect its output,
+    the timing helpers time it. Sampling draws from a generator seeded with `seed`, so a
+    call is reproducible and leaves PyTorch's global random state alone.
+    """
+    config = model.config
+    keep = check_request(config.vocab_size, config.block_size, max_new_tokens, temperature,
+                         top_k, context_keep, seed)
+    _check_prompt_ids(idx, config.vocab_size)
+    device = next(model.parameters()).device
+    tokens = idx.to(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    was_training = model.training
+    model.eval()  # dropout off: generation must be deterministic for a given seed
+    try:
+        cache = None
+        schedule = context_schedule(tokens.shape[1], max_new_tokens, config.block_size, keep)
+        for phase, context in schedule:
+            if not use_kv_cache:  # recompute keys and values of the whole context, every step
+                logits, _ = model(tokens[:, -context:])
+            elif phase == DECODE:  # only the newest token; the others are in the cache
+                logits, _ = model(tokens[:, -1:], cache=cache)
+            else:  # prefill or slide: an empty cache, filled with the whole (kept) context
+                if cache is None:
+                    cache = model.new_cache(tokens.shape[0])
+                cache.reset()  # after a slide every position has moved: nothing is reusable
+                logits, _ = model(tokens[:, -context:], cache=cache)
+            last = logits[:, -1, :]
+            if phase == PREFILL and not torch.isfinite(last).all():
+                raise ValueError("the model produced NaN or infinite logits: its weights are "
+                                 "broken (retrain or reload the checkpoint)")
+            token = pick_next_token(last, temperature, top_k, generator)
+            tokens = torch.cat([tokens, token[:, None]], dim=1)
+            yield Step(token, last, phase, context)
+    finally:
+        model.train(was_training)
+
+
+def generate_tokens(model: nn.Module, idx: torch.Tensor, max_new_tokens: int,
+                    temperature: float = 1.0, top_k: int | None = None,
+                    use_kv_cache: bool = True, seed: int = 1337,
+                    context_keep: int | None = None) -> torch.Tensor:
+    """The prompts idx (batch, tokens) followed by max_new_tokens generated tokens each.
+
+    Returns a LongTensor (batch, tokens + max_new_tokens); max_new_tokens = 0 returns the
+    prompts unchanged. Arguments as in `generate`.
+    """
+    steps = stream_tokens(model, idx, max_new_tokens, temperature, top_k, use_kv_cache, seed,
+                          context_keep)
+    new = [step.token[:, None].to(idx.device) for step in steps]
+    return torch.cat([idx, *new], dim=1)
+
+
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """Token ids of `prompt`; a ValueError names characters the tokenizer has never seen."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"a prompt must be a str, got {type(prompt).__name__}")
+    if not prompt:
+        raise ValueError("prompt must not be empty: the model predicts the next character from "
+                         "the ones before it (start with a newline, '\\n', for free text)")
+    known = set(tokenizer.chars)
+    unseen = sorted(set(prompt) - known)
+    if unseen:
+        raise ValueError(f"prompt contains characters the tokenizer has never seen: {unseen!r}; "
+                         "use only characters from the training text (tokenizer.chars)")
+    return tokenizer.encode(prompt)
+
+
+def generate(model: nn.Module, tokenizer, prompt: str | Sequence[str], max_new_tokens: int,
+             temperature: float = 1.0, top_k: int | None = None, use_kv_cache: bool = True,
+             seed: int = 1337, context_keep: int | None = None) -> str | list[str]:
+    """Continue `prompt` (one str, or a list of str for a batch) by max_new_tokens characters.
+
+    Returns the prompt followed by its continuation: a str for a str, a list for a list.
+    temperature 0 picks the most likely character every time (greedy); above 0 it samples,
+    from the top_k most likely characters only if top_k is given (1..vocabulary size).
+    use_kv_cache switches the KV cache on or off: the text is the same, the cost is not.
+    seed makes sampling reproducible. context_keep sets what happens when the context is
+    full (see the module docstring). Prompts of equal length run together as one batch;
+    prompts of different lengths run as one batch per length.
+
+    Raises ValueError for an empty prompt, characters the tokenizer has never seen,
+    max_new_tokens < 0, temperature < 0, or top_k outside 1..vocabulary size.
+    """
+    if not isinstance(prompt, (str, list, tuple)):
+        raise TypeError(f"prompt must be a str or a list of str, got {type(prompt).__name__}")
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    if not prompts:
+        raise ValueError("prompt must be a str or a non-empty list of str, got an empty list")
+    encoded = [encode_prompt(tokenizer, text) for text in prompts]
+    device = next(model.parameters()).device
+    results: list[str] = [""] * len(prompts)
+    for length in sorted({len(ids) for ids in encoded}):
+        rows = [i for i, ids in enumerate(encoded) if len(ids) == length]
+        idx = torch.tensor([encoded[i] for i in rows], dtype=torch.long, device=device)
+        out = generate_tokens(model, idx, max_new_tokens, temperature, top_k, use_kv_cache,
+                              seed, context_keep)
+        for i, ids in zip(rows, out.tolist(), strict=True):
+            results[i] = tokenizer.decode(ids)
+    return results[0] if isinstance(prompt, str) else results
+
+
+# --- Measuring latency and throughput ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The median of repeated measurements, with the smallest and largest as the spread."""
+
+    median: float
+    low: float
+    high: float
+    repeats: int
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Spread:
+        if not samples:
+            raise ValueError("need at least one measurement")
+        return cls(statistics.median(samples), min(samples), max(samples), len(samples))
+
+    def __str__(self) -> str:
+        return f"{self.median:.3g} (range {self.low:.3g} to {self.high:.3g}, n={self.repeats})"
+
+
+@dataclass(frozen=True)
+class RequestTiming:
+    """How long one request took: a batch of prompts, each continued by new_tokens tokens."""
+
+    batch_size: int
+    prompt_tokens: int
+    new_tokens: int
+    use_kv_cache: bool
+    time_to_first_token_s: Spread  # prefill and the first token: what a user waits for
+    time_per_output_token_s: Spread  # each later token, i.e. the decode steps
+    request_s: Spread  # the whole request, first token included
+    tokens_per_s: Spread  # output tokens per second, all sequences of the batch together
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":  # GPU work is asynchronous: wait for it before reading the clock
+        torch.cuda.synchronize(device)
+
+
+def time_request(model: nn.Module, batch_size: int = 1, prompt_tokens: int = 8,
+                 new_tokens: int = 32, use_kv_cache: bool = True, repeats: int = 5,
+                 seed: int = 1337, context_keep: int | None = None) -> RequestTiming:
+    """Time greedy generation of new_tokens tokens for batch_size random prompts.
+
+    One untimed warm-up run, then `repeats` timed runs; each figure is the median over the
+    runs with the spread. Token values do not change the arithmetic, so random prompts time
+    the same as real text.
+    """
+    validate.whole("batch_size", batch_size)
+    validate.whole("prompt_tokens", prompt_tokens)
+    validate.whole("new_tokens", new_tokens, lowest=2)
+    validate.whole("repeats", repeats)
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    idx = torch.randint(model.config.vocab_size, (batch_size, prompt_tokens),
+                        generator=generator).to(device)
+    first, per_token, whole, throughput = [], [], [], []
+    for run in range(repeats + 1):
+        _synchronize(device)
+        start = time.perf_counter()
+        stamps = []
+        for _ in stream_tokens(model, idx, new_tokens, 0.0, None, use_kv_cache, seed,
+                               context_keep):
+            _synchronize(device)
+            stamps.append(time.perf_counter())
+        if run == 0:
+            continue  # warm-up: memory allocation and first-call overheads
+        first.append(stamps[0] - start)
+        per_token.append((stamps[-1] - stamps[0]) / (new_tokens - 1))
+        whole.append(stamps[-1] - start)
+        throughput.append(batch_size * new_tokens / (stamps[-1] - start))
+    return RequestTiming(batch_size, prompt_tokens, new_tokens, use_kv_cache, Spread.of(first),
+                         Spread.of(per_token), Spread.of(whole), Spread.of(throughput))
+
+
+def sweep_batch_sizes(model: nn.Module, batch_sizes: Sequence[int], prompt_tokens: int = 8,
+                      new_tokens: int = 32, use_kv_cache: bool = True, repeats: int = 5,
+                      seed: int = 1337) -> list[RequestTiming]:
+    """`time_request` for each batch size: latency and throughput as the batch grows."""
+    return [time_request(model, batch, prompt_tokens, new_tokens, use_kv_cache, repeats, seed)
+            for batch in batch_sizes]
+
+
+# --- What a generated token costs: FLOPs and KV-cache bytes --------------------------------
+
+
+def step_flops(config: ModelConfig, phase: str, context: int, use_kv_cache: bool,
+               batch_size: int = 1) -> int:
+    """Analytic forward FLOPs of one generation step (formulas from course_lib.flops).
+
+    A cached decode step pushes one token through the model, attending over `context`
+    positions. Everything else (no cache, a prefill, a slide) pushes the whole context
+    through, as TinyGPT computes it: each of the `context` tokens scores all `context` keys.
+    """
+    if use_kv_cache and phase == DECODE:
+        return batch_size * flops.forward_flops_per_token(config, context)["total"]
+    return flops.forward_flops(config, context, batch_size)
+
+
+def flops_per_generated_token(config: ModelConfig, context: int, use_kv_cache: bool) -> int:
+    """Analytic FLOPs to generate one token of one sequence whose context is `context` tokens."""
+    return step_flops(config, DECODE, context, use_kv_cache)
+
+
+def request_flops(config: ModelConfig, prompt_tokens: int, new_tokens: int, use_kv_cache: bool,
+                  batch_size: int = 1, context_keep: int | None = None) -> int:
+    """Analytic FLOPs of a whole request: every step of its context_schedule, summed."""
+    keep = max(1, config.block_size // 2) if context_keep is None else context_keep
+    schedule = context_schedule(prompt_tokens, new_tokens, config.block_size, keep)
+    return sum(step_flops(config, phase, context, use_kv_cache, batch_size)
+               for phase, context in schedule)
+
+
+@torch.no_grad()
+def measure_flops_per_generated_token(model: nn.Module, context: int,
+                                      use_kv_cache: bool) -> int:
+    """FLOPs PyTorch's FlopCounterMode records for generating one token at `context`.
+
+    Without the cache that is a forward pass over `context` tokens (course_lib.flops
+    measures it). With the cache, the first context - 1 tokens are prefilled uncounted,
+    and only the decode step of the last one is counted.
+    """
+    flops.forward_flops_per_token(model.config, context)  # same checks on context
+    device = next(model.parameters()).device
+    idx = torch.zeros((1, context), dtype=torch.long, device=device)
+    if not use_kv_cache:
+        return flops.measure_flops(model, idx)["total"]
+    cache = model.new_cache(1)
+    if context > 1:
+        model(idx[:, :-1], cache=cache)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(idx[:, -1:], cache=cache)
+    return int(counter.get_total_flops())
+
+
+def kv_cache_bytes(n_layer: int, n_kv_heads: int, head_dim: int, tokens: int,
+                   batch_size: int = 1, bytes_per_value: float = 4) -> float:
+    """Bytes of the KV cache: 2 x n_layer x n_kv_heads x head_dim x bytes x tokens x batch.
+
+    2 because each layer keeps a key and a value vector per KV head for every position.
+    The heads are the KEY/VALUE heads: with grouped-query attention several query heads
+    share one KV head, and the cache shrinks by n_head / n_kv_heads (Llama 3 70B: 64 query
+    heads, 8 KV heads, 8x smaller than counting query heads). bytes_per_value: 4 for
+    float32 (this course's CPU model), 2 for bf16/fp16 (how large models are served).
+    """
+    for name, value in (("n_layer", n_layer), ("n_kv_heads", n_kv_heads),
+                        ("head_dim", head_dim), ("batch_size", batch_size)):
+        validate.whole(name, value)
+    validate.whole("tokens", tokens, lowest=0)
+    validate.positive("bytes_per_value", bytes_per_value)
+    return 2 * n_layer * n_kv_heads * head_dim * bytes_per_value * tokens * batch_size
+
+
+# --- Figures (drawn with course_lib.plots; show them with plots.show(figure)) ----------------
+
+
+def plot_flops_per_token(config: ModelConfig, contexts: Sequence[int],
+                         measured: dict[bool, Sequence[int]] | None = None):
+    """FLOPs to generate one token against its context, with and without the KV cache.
+
+    Lines: the formula; markers: `measured` counts ({use_kv_cache: one per context}).
+    Returns a matplotlib Figure.
+    """
+    from course_lib import plots
+
+    figure, (axes,) = plots.new_figure()
+    for color, use_kv_cache, label in ((0, False, "cache off"), (1, True, "cache on")):
+        line = [flops_per_generated_token(config, c, use_kv_cache) for c in contexts]
+        axes.plot(contexts, line, color=plots.colors()[color], label=f"{label}: formula")
+        if measured is not None:
+            axes.plot(contexts, measured[use_kv_cache], "o", color=plots.colors()[color],
+                      mfc="none", label=f"{label}: PyTorch counted")
+    plots.log_axis(axes, "y", "FLOPs per generated token", subs=(1.0, 2.0, 5.0))
+    axes.set_xlabel("context (tokens the model sees)")
+    axes.set_title("Without the cache, a token costs more the longer the context")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return figure
+
+
+def plot_batch_sweep(timings: Sequence[RequestTiming]):
+    """Latency (left) and throughput (right) against batch size; bars show the spread.
+
+    Returns a matplotlib Figure.
+    """
+    from course_lib import plots
+
+    batches = [t.batch_size for t in timings]
+    palette = plots.colors()
+
+    def errorbar(axes, spreads, scale, color, label=None):
+        medians = [s.median * scale for s in spreads]
+        below = [(s.median - s.low) * scale for s in spreads]
+        above = [(s.high - s.median) * scale for s in spreads]
+        axes.errorbar(batches, medians, yerr=[below, above], marker="o", capsize=3,
+                      color=color, label=label)
+
+    figure, (latency, throughput) = plots.new_figure(width=10, height=3.8, ncols=2)
+    figure.subplots_adjust(top=0.8, left=0.08)
+    figure.suptitle("Batching: many more tokens per second, a slower stream for each user")
+    errorbar(latency, [t.time_to_first_token_s for t in timings], 1e3, palette[0],
+             "time to first token")
+    errorbar(latency, [t.time_per_output_token_s for t in timings], 1e3, palette[1],
+             "time per output token")
+    plots.log_axis(latency, "y", "milliseconds (median and range)", subs=(1.0, 2.0, 5.0))
+    latency.set_title("Latency: what each user waits")
+    latency.legend(fontsize=8)
+    errorbar(throughput, [t.tokens_per_s for t in timings], 1, palette[3])
+    plots.log_axis(throughput, "y", "output tokens per second (whole batch)",
+                   subs=(1.0, 2.0, 5.0))
+    throughput.set_title("Throughput: what the machine produces")
+    for axes in (latency, throughput):
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(batches, labels=[str(b) for b in batches])
+        axes.set_xlabel("batch size (sequences decoded together)")
+        axes.grid(alpha=0.3)
+    return figure
