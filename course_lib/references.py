@@ -45,6 +45,8 @@ _REFIT = "Besiroglu et al. 2024, Chinchilla Scaling: A replication attempt, arXi
 _LLAMA2 = "Touvron et al. 2023, Llama 2, arXiv:2307.09288, table 2"
 _LLAMA3_CARD = "Meta Llama 3 model card (github.com/meta-llama/llama3, MODEL_CARD.md)"
 _LLAMA31 = "Llama Team 2024, The Llama 3 Herd of Models, arXiv:2407.21783; Llama 3.1 model card"
+_LLAMA32_CARD = ("Meta Llama 3.2 model card (huggingface.co/meta-llama/Llama-3.2-1B; "
+                 "github.com/meta-llama/llama-models, models/llama3_2/MODEL_CARD.md)")
 _A100 = "NVIDIA A100 Tensor Core GPU datasheet (SXM4 80GB)"
 _H100 = "NVIDIA H100 Tensor Core GPU datasheet"
 _PATTERSON = ("Patterson et al. 2022, The Carbon Footprint of ML Training Will Plateau, "
@@ -169,6 +171,155 @@ _TABLE: tuple[Reference, ...] = (
     Reference("nanogpt.shakespeare_char_cpu_val_loss", 1.88, "nats/char",
               "nanoGPT shakespeare_char CPU config (4 layers, 4 heads, 128 wide, 2000 iters) "
               "validation loss", "Karpathy, nanoGPT README", "2023"),
+    # --- Issue 7 (hardware, notebook 07): laptop and phone chips, real model shapes ----
+    Reference("apple_m4.bandwidth", 120e9, "bytes/s", "Apple M4 unified memory bandwidth",
+              "Apple Newsroom, Apple introduces M4 chip (apple.com/newsroom/2024/05/"
+              "apple-introduces-m4-chip); also MacBook Pro (14-inch, M4, 2024) Tech Specs",
+              "2024-05"),
+    Reference("apple_m4.neural_engine_ops", 38e12, "operations/s",
+              "Apple M4 Neural Engine, operations per second as Apple states it",
+              "Apple Newsroom, Apple introduces M4 chip (apple.com/newsroom/2024/05/"
+              "apple-introduces-m4-chip)", "2024-05",
+              "precision not stated by Apple: not a dense BF16 FLOP/s figure"),
+    Reference("apple_m4.memory", 16e9, "bytes",
+              "MacBook Pro 14-inch with M4: base unified memory (configurable to 32GB)",
+              "Apple, MacBook Pro (14-inch, M4, 2024) Tech Specs (support.apple.com)", "2024-10"),
+    Reference("snapdragon_8_gen3.bandwidth", 76.8e9, "bytes/s",
+              "Snapdragon 8 Gen 3 peak memory bandwidth (LPDDR5x at 4800 MHz, 4 x 16-bit "
+              "channels)",
+              "Qualcomm, Snapdragon 8 Gen 3 Mobile Platform product brief (memory speed); "
+              "AnandTech, Snapdragon 8 Gen 3 launch coverage (bus width)", "2023-10",
+              "derived: 4800 MHz x 2 transfers per clock x 8 bytes; Qualcomm states the memory "
+              "speed, not the bandwidth"),
+    Reference("snapdragon_8_gen3.memory", 24e9, "bytes",
+              "Snapdragon 8 Gen 3: most memory the platform supports (phones ship 8-16GB)",
+              "Qualcomm, Snapdragon 8 Gen 3 Mobile Platform product brief", "2023-10"),
+    Reference("snapdragon_8_gen3.max_genai_params", 10e9, "parameters",
+              "Largest generative AI model Qualcomm says Snapdragon 8 Gen 3 runs on-device",
+              "Qualcomm, Snapdragon 8 Gen 3 launch press release, Snapdragon Summit", "2023-10"),
+    Reference("snapdragon_8_gen3.llm_tokens_per_s", 20, "tokens/s",
+              "Snapdragon 8 Gen 3 LLM generation speed, as Qualcomm states it (up to)",
+              "Qualcomm, Snapdragon 8 Gen 3 launch press release, Snapdragon Summit", "2023-10",
+              "a vendor claim: model and precision in Qualcomm's footnote, not here"),
+    Reference("llama3_8b.n_layers", 32, "layers", "Llama 3 8B transformer layers",
+              _LLAMA31 + ", table 3", "2024-07"),
+    Reference("llama3_8b.n_kv_heads", 8, "heads", "Llama 3 8B key/value heads (grouped-query)",
+              _LLAMA31 + ", table 3", "2024-07"),
+    Reference("llama3_8b.n_heads", 32, "heads", "Llama 3 8B attention (query) heads",
+              _LLAMA31 + ", table 3", "2024-07"),
+    Reference("llama3_8b.d_model", 4096, "values", "Llama 3 8B model dimension",
+              _LLAMA31 + ", table 3", "2024-07"),
+    Reference("llama3_70b.n_layers", 80, "layers", "Llama 3 70B transformer layers",
+              _LLAMA31 + ", table 3", "2024-07"),
+    Reference("llama3_70b.n_kv_heads", 8, "heads",
+              "Llama 3 70B key/value heads (grouped-query)", _LLAMA31 + ", table 3", "2024-07"),
+    Reference("llama3_70b.n_heads", 64, "heads", "Llama 3 70B attention (query) heads",
+              _LLAMA31 + ", table 3", "2024-07"),
+    Reference("llama3_70b.d_model", 8192, "values", "Llama 3 70B model dimension",
+              _LLAMA31 + ", table 3", "2024-07"),
+    Reference("h100_sxm.measured_bandwidth", 2.972e12, "bytes/s",
+              "H100 80GB HBM3 (SXM) memory bandwidth measured with the course's copy probe "
+              "(1 GB buffer, median of 20)",
+              "Course authors' measurement: course_lib.hardware.measure_memory_bandwidth on "
+              "one H100 80GB HBM3, PyTorch 2.11", "2026-11", "89% of the datasheet figure"),
+    Reference("h100_sxm.measured_bf16_matmul_flops", 793e12, "FLOP/s",
+              "H100 80GB HBM3 (SXM) bf16 8192 x 8192 matmul throughput, measured",
+              "Course authors' measurement: torch.matmul, 30 repeats, one H100 80GB HBM3, "
+              "PyTorch 2.11", "2026-11", "80% of the dense datasheet peak"),
+    # --- Issue 10 (notebook 08, course_lib.distributed): interconnects and training at scale ---
+    # Link figures as the vendor quotes them. NVLink and PCIe are quoted for both directions
+    # together; InfiniBand per direction. course_lib.distributed converts to one direction.
+    Reference("interconnect.nvlink4_h100_sxm", 900e9, "bytes/s (both directions together)",
+              "H100 SXM NVLink 4 GPU-to-GPU bandwidth per GPU (18 links; 450 GB/s each way)",
+              _H100 + " (interconnect row)", "2023"),
+    Reference("interconnect.nvlink3_a100_sxm", 600e9, "bytes/s (both directions together)",
+              "A100 SXM NVLink 3 GPU-to-GPU bandwidth per GPU (12 links; 300 GB/s each way)",
+              _A100 + " (interconnect row)", "2021"),
+    Reference("interconnect.pcie5_x16", 128e9, "bytes/s (both directions together)",
+              "PCIe Gen5 x16 link of an H100 (64 GB/s each way)", _H100 + " (interconnect row)",
+              "2023"),
+    Reference("interconnect.infiniband_ndr_port", 50e9, "bytes/s (each direction)",
+              "InfiniBand NDR, one 400 Gb/s port (400e9 bits/s / 8 = 50e9 bytes/s)",
+              "NVIDIA ConnectX-7 adapter cards user manual, Introduction "
+              "(docs.nvidia.com/networking/display/ConnectX7VPI)", "2022",
+              "a DGX H100 has eight single-port 400 Gb/s ConnectX-7 adapters, one per GPU "
+              "(NVIDIA DGX H100 datasheet)"),
+    Reference("gpt3.batch_tokens", 3.2e6, "tokens per step",
+              "GPT-3 175B training batch size", _GPT3.replace("table D.1", "table 2.1"), "2020"),
+    Reference("llama31_405b.mfu", 0.38, "fraction",
+              "Llama 3 405B BF16 model FLOPs utilisation on 16,384 H100s (table reports 38-43%)",
+              _LLAMA31 + ", table 4", "2024-07"),
+    Reference("llama31_405b.unexpected_interruptions", 419, "interruptions",
+              "Unexpected job interruptions during a 54-day snapshot of Llama 3 405B "
+              "pre-training (16,384 H100s)", _LLAMA31 + ", section 3.3.4, table 5", "2024-07"),
+    Reference("llama31_405b.interruption_window_days", 54, "days",
+              "Length of the pre-training snapshot in which the interruptions were counted",
+              _LLAMA31 + ", section 3.3.4", "2024-07"),
+    # --- Issue 5 (notebooks 04-05, course_lib.scaling and costs): serving and presets ---
+    # Entries whose source is "Course assumption" are not published facts but editable
+    # defaults, kept here so that a learner can see (and change) every number a preset uses.
+    Reference("epoch2025.active_params", 100e9, "parameters",
+              "GPT-4o active parameters assumed for the 0.3 Wh per query estimate",
+              "Epoch AI 2025, How much energy does ChatGPT use? (You, Erben, Erdil)", "2025-02",
+              "an estimate (about 400B total, mixture of experts): OpenAI does not publish it"),
+    Reference("epoch2025.output_tokens_per_query", 500, "tokens",
+              "Output tokens of a typical ChatGPT query assumed for the 0.3 Wh estimate",
+              "Epoch AI 2025, How much energy does ChatGPT use?", "2025-02",
+              "Chatbot Arena responses average about 270 tokens (Chiang et al. 2024)"),
+    Reference("epoch2025.inference_utilisation", 0.1, "fraction",
+              "GPU FLOP utilisation assumed for ChatGPT inference on H100s",
+              "Epoch AI 2025, How much energy does ChatGPT use?", "2025-02",
+              "deliberately pessimistic, as the source says"),
+    Reference("epoch2025.watts_per_gpu", 1275, "W",
+              "Server power per H100 (a DGX H100 with 8 GPUs is rated 10.2 kW)",
+              "Epoch AI 2025, How much energy does ChatGPT use?; NVIDIA DGX H100 datasheet",
+              "2025-02", "whole-server power: includes CPUs, memory and networking"),
+    Reference("price.electricity_usd_per_kwh", 0.08, "USD per kWh",
+              "US average electricity price for industrial customers (about 8 cents)",
+              "U.S. Energy Information Administration, Electric Power Monthly, table 5.3",
+              "2025", "volatile and regional: edit for your own tariff"),
+    Reference("preset_chat.input_tokens", 100, "tokens per request",
+              "Prompt tokens per chat request (a short question)", "Course assumption", "2026",
+              "Epoch AI's 0.3 Wh baseline also assumes short inputs"),
+    Reference("preset_chat.retrains_per_year", 1, "training runs per year",
+              "New model versions trained per year", "Course assumption", "2026"),
+    Reference("preset_open.requests_per_day", 10e6, "requests/day",
+              "Requests per day served by a popular open 8B model, all hosts together",
+              "Course assumption", "2026", "illustrative: no public total exists"),
+    Reference("preset_open.inference_utilisation", 0.2, "fraction",
+              "FLOP utilisation when serving an 8B model with batching", "Course assumption",
+              "2026", "decoding is limited by memory bandwidth; batching raises utilisation"),
+    Reference("preset_tiny.params", 0.8e6, "parameters",
+              "nanoGPT shakespeare_char CPU configuration (4 layers, 4 heads, 128 wide)",
+              "Karpathy, nanoGPT README", "2023", "about 0.8M, as the README says"),
+    Reference("preset_tiny.training_tokens", 2000 * 12 * 64, "tokens",
+              "nanoGPT CPU run: 2000 iterations x batch 12 x context 64",
+              "Karpathy, nanoGPT README (train_shakespeare_char.py with CPU overrides)", "2023"),
+    Reference("preset_tiny.laptop_flops", 50e9, "FLOP/s",
+              "FLOP/s a laptop CPU sustains training a tiny model", "Course assumption",
+              "2026", "notebook 04 measures your machine's figure"),
+    Reference("preset_tiny.laptop_watts", 30, "W", "Laptop power draw under load",
+              "Course assumption", "2026"),
+    Reference("preset_tiny.laptop_usd_per_hour", 0.05, "USD per hour",
+              "A laptop's price spread over its working life (about $1,300 over 3 years)",
+              "Course assumption", "2026", "owning hardware still costs money per hour"),
+    Reference("preset_tiny.requests_per_day", 100, "requests/day",
+              "Requests a learner sends to their own tiny model per day", "Course assumption",
+              "2026"),
+    Reference("preset_tiny.tokens_per_request", 200, "tokens per request",
+              "Tokens generated per request to the tiny model", "Course assumption", "2026"),
+    # --- Issue 6 (notebook 06, course_lib.compression): a real distillation -----------------
+    Reference("llama32_1b.params", 1.23e9, "parameters", "Llama 3.2 1B parameters",
+              _LLAMA32_CARD, "2024-09"),
+    Reference("llama32_1b.training_tokens", 9e12, "tokens",
+              "Llama 3.2 pretraining tokens (stated as up to 9T), with logits of Llama 3.1 8B "
+              "and 70B as token-level targets for the 1B and 3B models", _LLAMA32_CARD,
+              "2024-09", "distilled from two teachers; the course's payback assumes one"),
+    Reference("llama32_1b.gpu_hours", 370e3, "H100-80GB GPU-hours",
+              "Llama 3.2 1B training time", _LLAMA32_CARD + ", training energy table", "2024-09"),
+    Reference("llama32.logit_generation_gpu_hours", 86e3, "H100-80GB GPU-hours",
+              "Time to generate the teachers' logits for distilling Llama 3.2 1B and 3B "
+              "together", _LLAMA32_CARD + ", training energy table", "2024-09"),
 )
 
 REFERENCES: dict[str, Reference] = {entry.key: entry for entry in _TABLE}

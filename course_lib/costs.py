@@ -1,0 +1,340 @@
+"""A model's lifecycle cost: training once (and again at each retrain), inference every day.
+
+A `Scenario` holds everything the cost depends on: the model (parameters,
+training tokens, retrains per year), its traffic (requests per day, input and
+output tokens per request), the hardware (peak FLOP/s, power, price per
+accelerator-hour), the utilisation reached in training and in serving
+(separately: serving usually reaches far less), the energy price and a
+horizon. Pure functions turn it into spend in four units: FLOPs,
+accelerator-hours, kWh and US dollars.
+
+The model is deliberately simple, so that every result can be checked by hand:
+a training run costs 6 N D FLOPs, each token served (prompt or answer) 2 N
+FLOPs; time = FLOPs / (peak x utilisation); energy = time x power; dollars =
+accelerator-hours x price + kWh x energy price.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from course_lib import references, validate
+from course_lib.scaling import inference_flops, training_flops
+
+METRICS = ("flops", "gpu_hours", "kwh", "usd")
+METRIC_UNITS = {"flops": "FLOP", "gpu_hours": "accelerator-hours", "kwh": "kWh", "usd": "USD"}
+DAYS_PER_YEAR = 365
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """One accelerator: dense peak FLOP/s, power draw in watts, rental price per hour."""
+
+    name: str
+    peak_flops: float
+    watts: float
+    usd_per_hour: float
+
+    def __post_init__(self) -> None:
+        validate.positive("peak_flops", self.peak_flops)
+        validate.positive("watts", self.watts)
+        validate.positive("usd_per_hour", self.usd_per_hour)
+
+
+def datasheet_hardware(chip: str = "h100_sxm", *, usd_per_hour: float | None = None,
+                       watts: float | None = None) -> Hardware:
+    """A datasheet chip ('h100_sxm', 'h100_pcie' or 'a100_sxm_80gb') at the cited low price.
+
+    watts defaults to the chip's maximum power (TDP); pass a server-level figure to
+    include the CPUs, memory and networking around it.
+    """
+    price = chip.split("_")[0]
+    try:
+        peak = references.value(f"{chip}.peak_flops")
+    except KeyError:
+        raise ValueError(f"chip must be one of h100_sxm, h100_pcie, a100_sxm_80gb; "
+                         f"got {chip!r}") from None
+    return Hardware(
+        name=chip,
+        peak_flops=peak,
+        watts=references.value(f"{chip}.power") if watts is None else watts,
+        usd_per_hour=(references.value(f"price.{price}_usd_per_hour_low")
+                      if usd_per_hour is None else usd_per_hour),
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a model's lifecycle cost depends on. Units are in the field names."""
+
+    name: str
+    n_params: float
+    training_tokens: float
+    retrains_per_year: float  # 0: trained once
+    requests_per_day: float
+    input_tokens: float  # per request (the prompt: processed, not generated)
+    output_tokens: float  # per request (generated)
+    hardware: Hardware
+    training_utilisation: float  # fraction of peak FLOP/s reached while training
+    inference_utilisation: float  # fraction of peak FLOP/s reached while serving
+    usd_per_kwh: float  # 0 if the hourly price already includes power
+    horizon_days: float
+    sources: tuple[str, ...] = ()  # reference keys behind the figures
+
+    def __post_init__(self) -> None:
+        validate.positive("n_params", self.n_params)
+        validate.positive("training_tokens", self.training_tokens)
+        validate.positive("retrains_per_year", self.retrains_per_year, allow_zero=True)
+        validate.positive("requests_per_day", self.requests_per_day, allow_zero=True)
+        validate.positive("input_tokens", self.input_tokens, allow_zero=True)
+        validate.positive("output_tokens", self.output_tokens, allow_zero=True)
+        validate.positive("training_utilisation", self.training_utilisation, upper=1)
+        validate.positive("inference_utilisation", self.inference_utilisation, upper=1)
+        validate.positive("usd_per_kwh", self.usd_per_kwh, allow_zero=True)
+        validate.positive("horizon_days", self.horizon_days)
+        if not isinstance(self.hardware, Hardware):
+            raise TypeError(f"hardware must be a Hardware, got {type(self.hardware).__name__}")
+
+    def replace(self, **changes) -> Scenario:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def tokens_per_day(self) -> float:
+        """Tokens the model processes per day: every prompt and every answer token."""
+        return self.requests_per_day * (self.input_tokens + self.output_tokens)
+
+    def citations(self) -> list[str]:
+        """The cited figures this scenario rests on."""
+        return [references.get(key).cite() for key in self.sources]
+
+
+@dataclass(frozen=True)
+class Spend:
+    """An amount of work in the four units the course compares."""
+
+    flops: float
+    gpu_hours: float
+    kwh: float
+    usd: float
+
+    def __getitem__(self, metric: str) -> float:
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        return getattr(self, metric)
+
+
+def _spend(flops: float, utilisation: float, s: Scenario) -> Spend:
+    hours = flops / (s.hardware.peak_flops * utilisation) / 3600
+    kwh = hours * s.hardware.watts / 1000
+    return Spend(flops, hours, kwh, hours * s.hardware.usd_per_hour + kwh * s.usd_per_kwh)
+
+
+def training_cost(s: Scenario) -> Spend:
+    """One training run: 6 N D FLOPs at the training utilisation."""
+    return _spend(training_flops(s.n_params, s.training_tokens), s.training_utilisation, s)
+
+
+def inference_cost_per_day(s: Scenario) -> Spend:
+    """One day of serving: 2 N FLOPs per prompt or answer token, at the serving utilisation."""
+    return _spend(inference_flops(s.n_params, s.tokens_per_day), s.inference_utilisation, s)
+
+
+def cost_per_request(s: Scenario) -> Spend:
+    """Serving one request (its prompt and its answer)."""
+    tokens = s.input_tokens + s.output_tokens
+    return _spend(inference_flops(s.n_params, tokens), s.inference_utilisation, s)
+
+
+def retrain_period_days(s: Scenario) -> float:
+    """Days between training runs (inf if the model is trained once)."""
+    return math.inf if s.retrains_per_year == 0 else DAYS_PER_YEAR / s.retrains_per_year
+
+
+def cumulative(s: Scenario, days, metric: str = "usd") -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative (training, inference) spend at each day in `days`.
+
+    Training is paid at day 0 and again at each retrain (days P, 2P, ... after
+    deployment, P the retraining period, paid just after that day); inference accrues
+    every day.
+    """
+    t = np.asarray(days, dtype=float)
+    if t.size and (not np.all(np.isfinite(t)) or t.min() < 0):
+        raise ValueError("days must be finite and >= 0")
+    runs = np.maximum(1, np.ceil(t / retrain_period_days(s)))
+    return runs * training_cost(s)[metric], t * inference_cost_per_day(s)[metric]
+
+
+def crossover_day(s: Scenario, metric: str = "usd") -> float | None:
+    """The day cumulative inference spend first equals cumulative training spend, or None.
+
+    Inference accrues at i per day against a training run of cost C, so the lines
+    meet at C / i, unless a retrain (which adds another C) comes first: then
+    inference never catches up, because it cannot close the gap faster than
+    retraining reopens it. Zero traffic gives None ("never").
+    """
+    per_day = inference_cost_per_day(s)[metric]
+    if per_day == 0:
+        return None
+    day = training_cost(s)[metric] / per_day
+    return day if day <= retrain_period_days(s) else None
+
+
+def inference_share(s: Scenario, metric: str = "usd", day: float | None = None) -> float:
+    """Inference's share (0 to 1) of the total spend up to `day` (default: the horizon)."""
+    end = s.horizon_days if day is None else day
+    train, serve = cumulative(s, [end], metric)
+    return float(serve[0] / (train[0] + serve[0]))
+
+
+def format_days(days: float) -> str:
+    """'3.2 hours', '12 days', '4.1 years': a duration in the unit a reader grasps."""
+    if days < 1:
+        return f"{days * 24:.2g} hours"
+    if days < 2 * DAYS_PER_YEAR:
+        return f"{days:.3g} days"
+    return f"{days / DAYS_PER_YEAR:.3g} years"
+
+
+def describe_crossover(s: Scenario, metric: str = "usd") -> str:
+    """The crossover in one plain sentence."""
+    unit = METRIC_UNITS[metric]
+    day = crossover_day(s, metric)
+    if s.requests_per_day == 0 or s.tokens_per_day == 0:
+        return f"Never: with no traffic, inference spends nothing ({unit})."
+    if day is None:
+        return (f"Never: inference spend ({unit}) does not catch up with training before the "
+                f"model is retrained, every {format_days(retrain_period_days(s))}.")
+    where = "within" if day <= s.horizon_days else "after"
+    return (f"Inference spend ({unit}) overtakes training after {format_days(day)}, {where} "
+            f"the {format_days(s.horizon_days)} horizon.")
+
+
+# --- Two models: one k times more expensive per request, but better ----------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Model B costs cost_ratio times model A per request; its better answers are worth
+    extra_value_usd_per_day. Above break_even_requests_per_day, B loses."""
+
+    cost_ratio: float
+    extra_value_usd_per_day: float
+    usd_per_request_a: float
+    break_even_requests_per_day: float | None  # None: B never loses
+
+    def b_advantage_usd_per_day(self, requests_per_day) -> np.ndarray:
+        """B's value minus its extra serving spend, per day, at each traffic level."""
+        v = np.asarray(requests_per_day, dtype=float)
+        extra_cost = (self.cost_ratio - 1) * self.usd_per_request_a * v
+        return self.extra_value_usd_per_day - extra_cost
+
+
+def compare(a: Scenario, cost_ratio: float = 10, extra_value_usd_per_day: float = 1000
+            ) -> Comparison:
+    """When does a better model that costs cost_ratio times more per request lose?
+
+    B is assumed to cost the same to train as A (for example a bigger model trained
+    on fewer tokens), so only serving differs: B's extra spend grows with traffic,
+    its extra value (what its better answers are worth to you per day) does not.
+    """
+    k = validate.positive("cost_ratio", cost_ratio)
+    value = validate.positive("extra_value_usd_per_day", extra_value_usd_per_day,
+                              allow_zero=True)
+    per_request = cost_per_request(a).usd
+    if k <= 1 or per_request == 0:
+        break_even = None
+    else:
+        break_even = value / ((k - 1) * per_request)
+    return Comparison(k, value, per_request, break_even)
+
+
+# --- Presets: real scenarios, each figure cited ----------------------------------------------
+
+
+def chat_service() -> Scenario:
+    """A chat service with ChatGPT's published traffic and Epoch AI's per-query assumptions."""
+    keys = ("epoch2025.active_params", "llama3_70b.training_tokens",
+            "preset_chat.retrains_per_year", "chatgpt.prompts_per_day_2025",
+            "preset_chat.input_tokens", "epoch2025.output_tokens_per_query",
+            "h100_sxm.peak_flops", "epoch2025.watts_per_gpu", "price.h100_usd_per_hour_low",
+            "llama31_405b.mfu", "epoch2025.inference_utilisation",
+            "price.electricity_usd_per_kwh")
+    v = references.value
+    return Scenario(
+        name="Chat service (ChatGPT-scale traffic)",
+        n_params=v("epoch2025.active_params"),
+        # GPT-4o's training tokens are not public: we assume Llama 3's 15T.
+        training_tokens=v("llama3_70b.training_tokens"),
+        retrains_per_year=v("preset_chat.retrains_per_year"),
+        requests_per_day=v("chatgpt.prompts_per_day_2025"),
+        input_tokens=v("preset_chat.input_tokens"),
+        output_tokens=v("epoch2025.output_tokens_per_query"),
+        hardware=datasheet_hardware("h100_sxm", watts=v("epoch2025.watts_per_gpu")),
+        training_utilisation=v("llama31_405b.mfu"),
+        inference_utilisation=v("epoch2025.inference_utilisation"),
+        usd_per_kwh=v("price.electricity_usd_per_kwh"),
+        horizon_days=DAYS_PER_YEAR,
+        sources=keys,
+    )
+
+
+def open_model() -> Scenario:
+    """A Llama-3-8B-like open model served at a (stated, assumed) popular-API volume."""
+    v = references.value
+    return chat_service().replace(
+        name="Open 8B model (Llama 3 8B-like)",
+        n_params=v("llama3_8b.params"),
+        training_tokens=v("llama3_8b.training_tokens"),
+        requests_per_day=v("preset_open.requests_per_day"),
+        inference_utilisation=v("preset_open.inference_utilisation"),
+        sources=("llama3_8b.params", "llama3_8b.training_tokens",
+                 "preset_chat.retrains_per_year", "preset_open.requests_per_day",
+                 "preset_chat.input_tokens", "epoch2025.output_tokens_per_query",
+                 "h100_sxm.peak_flops", "epoch2025.watts_per_gpu",
+                 "price.h100_usd_per_hour_low", "llama31_405b.mfu",
+                 "preset_open.inference_utilisation", "price.electricity_usd_per_kwh"),
+    )
+
+
+def tiny_model(n_params: float | None = None, laptop_flops: float | None = None) -> Scenario:
+    """Your own tiny model on your laptop: trained once, asked a few questions a day.
+
+    Pass your model's parameter count and the FLOP/s notebook 04 measured to replace
+    the defaults (nanoGPT's CPU model, an assumed laptop).
+    """
+    v = references.value
+    laptop = Hardware(
+        name="laptop CPU",
+        peak_flops=v("preset_tiny.laptop_flops") if laptop_flops is None else laptop_flops,
+        watts=v("preset_tiny.laptop_watts"),
+        usd_per_hour=v("preset_tiny.laptop_usd_per_hour"),
+    )
+    return Scenario(
+        name="Your tiny model on your laptop",
+        n_params=v("preset_tiny.params") if n_params is None else n_params,
+        training_tokens=v("preset_tiny.training_tokens"),
+        retrains_per_year=0,
+        requests_per_day=v("preset_tiny.requests_per_day"),
+        input_tokens=0,
+        output_tokens=v("preset_tiny.tokens_per_request"),
+        hardware=laptop,
+        # The laptop figure is already what the CPU sustains, so utilisation is 1.
+        training_utilisation=1,
+        inference_utilisation=1,
+        usd_per_kwh=v("price.electricity_usd_per_kwh"),
+        horizon_days=DAYS_PER_YEAR,
+        sources=("preset_tiny.params", "preset_tiny.training_tokens",
+                 "preset_tiny.requests_per_day", "preset_tiny.tokens_per_request",
+                 "preset_tiny.laptop_flops", "preset_tiny.laptop_watts",
+                 "preset_tiny.laptop_usd_per_hour", "price.electricity_usd_per_kwh"),
+    )
+
+
+def presets() -> dict[str, Scenario]:
+    """The course's scenarios by short name."""
+    return {"chat": chat_service(), "open_8b": open_model(), "tiny": tiny_model()}
