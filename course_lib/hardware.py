@@ -1,0 +1,129 @@
+"""Probes of this machine: what it can really do, measured rather than read off a datasheet.
+
+Sections:
+- Compute: sustained matrix-multiply FLOP/s, the "peak" that model FLOP
+  utilisation (MFU) is measured against.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+# --- Compute: sustained matmul FLOP/s ----------------------------------------------------------
+
+DEFAULT_MATMUL_SIZES = (256, 512, 1024)
+
+
+@dataclass(frozen=True)
+class MatmulMeasurement:
+    """Sustained float32 matmul throughput at several square sizes, and their median."""
+
+    sizes: tuple[int, ...]
+    flops_per_s: tuple[float, ...]  # one per size: best of the timed rounds
+    threads: int
+
+    @property
+    def median_flops_per_s(self) -> float:
+        """The figure the course calls this machine's measured peak."""
+        return statistics.median(self.flops_per_s)
+
+
+def measure_matmul_flops(
+    sizes: tuple[int, ...] = DEFAULT_MATMUL_SIZES, min_seconds: float = 0.2, rounds: int = 3,
+    dtype: torch.dtype = torch.float32,
+) -> MatmulMeasurement:
+    """Time n x n @ n x n matmuls (2 n^3 FLOPs each) for each n in `sizes`.
+
+    For each size: one warm-up, then `rounds` rounds of back-to-back matmuls, each
+    lasting at least `min_seconds`; the best round counts (the least disturbed by
+    other programs). The median over sizes is a sustained peak: small sizes are
+    held back by overheads, large ones by memory traffic, so the median is a fair
+    "what this CPU does on a good matmul" figure. Uses torch's current thread count.
+    """
+    if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+        raise ValueError(f"sizes must be whole numbers >= 1, got {sizes!r}")
+    if min_seconds <= 0 or rounds < 1:
+        raise ValueError(f"min_seconds must be > 0 and rounds >= 1, got {min_seconds}, {rounds}")
+    generator = torch.Generator().manual_seed(0)
+    results = []
+    for n in sizes:
+        a = torch.randn(n, n, generator=generator, dtype=dtype)
+        b = torch.randn(n, n, generator=generator, dtype=dtype)
+        out = torch.empty(n, n, dtype=dtype)
+        torch.matmul(a, b, out=out)  # warm-up: first call pays for allocation and dispatch
+        best = 0.0
+        for _ in range(rounds):
+            count, began = 0, time.perf_counter()
+            while True:
+                torch.matmul(a, b, out=out)
+                count += 1
+                elapsed = time.perf_counter() - began
+                if elapsed >= min_seconds:
+                    break
+            best = max(best, 2 * n**3 * count / elapsed)
+        results.append(best)
+    return MatmulMeasurement(tuple(sizes), tuple(results), torch.get_num_threads())
+
+
+def model_flop_utilisation(achieved_flops_per_s: float, peak_flops_per_s: float) -> float:
+    """Model FLOP utilisation: useful model FLOPs per second / the machine's peak (0 to ~1)."""
+    if peak_flops_per_s <= 0:
+        raise ValueError(f"peak_flops_per_s must be > 0, got {peak_flops_per_s}")
+    if achieved_flops_per_s < 0:
+        raise ValueError(f"achieved_flops_per_s must be >= 0, got {achieved_flops_per_s}")
+    return achieved_flops_per_s / peak_flops_per_s
+
+
+# --- Memory: sustained bandwidth (added for notebook 07) --------------------------------------
+
+@dataclass(frozen=True)
+class BandwidthMeasurement:
+    """Sustained memory bandwidth from large copies: the median and every repeat."""
+
+    bytes_per_second: float  # median over repeats
+    samples: tuple[float, ...]  # bytes/s of each repeat
+    buffer_bytes: int  # size of the source buffer (the destination is the same size)
+    device: str
+
+    def spread(self) -> tuple[float, float]:
+        """(lowest, highest) repeat, bytes/s."""
+        return min(self.samples), max(self.samples)
+
+
+def measure_memory_bandwidth(megabytes: float = 256, repeats: int = 7,
+                             device: str | torch.device = "cpu") -> BandwidthMeasurement:
+    """Time `repeats` copies of a `megabytes` buffer into another and report the median rate.
+
+    A copy reads the source once and writes the destination once, so each repeat moves
+    2 x buffer bytes (the STREAM benchmark's convention; a CPU that reads a cache line
+    before writing it moves a little more, so this slightly understates the hardware).
+    The buffer must be much larger than the last-level cache (tens of MB on current CPUs)
+    or the copy measures the cache instead of main memory. device="cuda" measures a GPU's
+    memory (the clock waits for the GPU to finish each copy).
+    """
+    if isinstance(megabytes, bool) or not isinstance(megabytes, (int, float)) \
+            or not 0 < megabytes < float("inf"):  # also refuses NaN
+        raise ValueError(f"megabytes must be a number > 0, got {megabytes!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a whole number >= 1, got {repeats!r}")
+    where = torch.device(device)
+    count = max(1, int(megabytes * 1e6) // 4)  # float32 values
+    source = torch.ones(count, device=where)  # not torch.rand: leave the random state alone
+    destination = torch.empty_like(source)
+    destination.copy_(source)  # warm-up: touches every page once
+    moved = 2 * source.numel() * source.element_size()
+    samples = []
+    for _ in range(repeats):
+        if where.type == "cuda":
+            torch.cuda.synchronize(where)
+        start = time.perf_counter()
+        destination.copy_(source)
+        if where.type == "cuda":
+            torch.cuda.synchronize(where)
+        samples.append(moved / (time.perf_counter() - start))
+    return BandwidthMeasurement(statistics.median(samples), tuple(samples),
+                                source.numel() * source.element_size(), str(where))

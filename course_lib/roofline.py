@@ -1,0 +1,509 @@
+"""The roofline model: is a step limited by arithmetic or by memory traffic?
+
+A chip does at most `peak` FLOP/s and moves at most `bandwidth` bytes/s
+between memory and its cores. A step that does F FLOPs and moves B bytes has
+**arithmetic intensity** I = F / B (FLOP per byte) and can run no faster than
+
+    attainable FLOP/s = min(peak, I x bandwidth).
+
+The **ridge point** peak / bandwidth is the intensity where the two limits
+meet: below it a step is *memory-bound* (more FLOP/s would not help), above
+it *compute-bound*. Training steps sit far to the right; decoding one token
+for one sequence reads every weight to do 2 FLOPs with it, so it sits far to
+the left. Batching decode shares each weight read among b sequences and
+moves it right, until the keys and values each sequence must read (its KV
+cache) take over.
+
+Pure functions with units in their names or docstrings (FLOPs, bytes,
+seconds, FLOP/s, bytes/s, joules, watts), plus `measure_energy` and notebook
+07's on-device explorer (built on course_lib.widgets' Explorer). FLOPs per token come from
+course_lib.flops, KV-cache bytes from course_lib.inference, chips from
+course_lib.devices; this machine's peak and bandwidth from course_lib.hardware.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import ipywidgets as W
+import numpy as np
+
+from course_lib import devices, flops, inference, references, validate, widgets
+from course_lib.model import ModelConfig
+
+# Bytes one weight takes in each storage format (int4 packs two weights in a byte).
+BYTES_PER_WEIGHT: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0,
+                                      "int4": 0.5}
+
+# Memory traffic of one AdamW step in fp32, per parameter: forward reads the weight (4),
+# backward reads it again (4) and writes its gradient (4); the optimizer reads weight,
+# gradient and two moments (16) and writes weight and moments back (12). 40 in all.
+TRAINING_BYTES_PER_PARAM_FP32_ADAMW = 40.0
+
+MEMORY_BOUND, COMPUTE_BOUND = "memory-bound", "compute-bound"
+
+
+# --- Checking inputs --------------------------------------------------------------------
+
+
+
+
+
+
+def bytes_per_weight(precision: str) -> float:
+    """Bytes per stored weight for 'fp32', 'fp16', 'bf16', 'int8' or 'int4'."""
+    try:
+        return BYTES_PER_WEIGHT[precision]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown precision {precision!r}; valid choices: "
+                         f"{', '.join(BYTES_PER_WEIGHT)}") from None
+
+
+# --- The roofline itself ----------------------------------------------------------------
+
+
+def ridge_point(peak_flops: float, bandwidth: float) -> float:
+    """Arithmetic intensity (FLOP/byte) where a chip stops being memory-bound: peak / bandwidth."""
+    return validate.positive("peak_flops", peak_flops) / validate.positive("bandwidth", bandwidth)
+
+
+def chip_ridge_point(chip: str | devices.Device) -> float:
+    """Ridge point (FLOP/byte) of a catalogued chip, e.g. chip_ridge_point('h100_sxm')."""
+    device = devices.get(chip)
+    if device.peak_flops is None:
+        raise ValueError(f"{device.name} has no published peak FLOP/s, so it has no ridge point; "
+                         "use ridge_point(peak_flops, bandwidth) with a figure you assume")
+    return ridge_point(device.peak_flops, device.bandwidth)
+
+
+def attainable_flops(intensity, peak_flops: float, bandwidth: float):
+    """Roofline: min(peak, intensity x bandwidth) in FLOP/s; intensity may be an array."""
+    peak = validate.positive("peak_flops", peak_flops)
+    rate = validate.positive("bandwidth", bandwidth)
+    values = np.asarray(intensity, dtype=float)
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(f"intensity must be finite numbers >= 0 FLOP/byte, got {intensity!r}")
+    result = np.minimum(peak, values * rate)
+    return float(result) if result.ndim == 0 else result
+
+
+def regime(intensity: float, peak_flops: float, bandwidth: float) -> str:
+    """'memory-bound' below the ridge point, 'compute-bound' at or above it."""
+    validate.positive("intensity", intensity, allow_zero=True)
+    return COMPUTE_BOUND if intensity >= ridge_point(peak_flops, bandwidth) else MEMORY_BOUND
+
+
+# --- What a step costs ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """FLOPs done and bytes moved by one step of work, and the tokens it produces."""
+
+    name: str
+    flops: float
+    bytes_moved: float
+    tokens: float  # tokens processed (training, prefill) or generated (decode) by the step
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity, FLOP per byte moved."""
+        return self.flops / self.bytes_moved
+
+    def seconds_bound(self, peak_flops: float, bandwidth: float) -> float:
+        """Shortest time the step can take on a chip: the slower of compute and memory."""
+        return max(self.flops / validate.positive("peak_flops", peak_flops),
+                   self.bytes_moved / validate.positive("bandwidth", bandwidth))
+
+    def tokens_per_second_bound(self, peak_flops: float, bandwidth: float) -> float:
+        """Most tokens per second the chip allows for this step."""
+        return self.tokens / self.seconds_bound(peak_flops, bandwidth)
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the roofline needs to know about a model.
+
+    params: the parameters every token multiplies (2 FLOPs each per token);
+    forward_flops_per_token: a function of the context length (tokens) giving forward
+    FLOPs per token, attention included (from course_lib.flops);
+    kv_bytes_per_token: bytes of keys and values one token adds to the KV cache, at the
+    precision the model runs in;
+    activation_bytes_per_token: bytes a training step saves per token for the backward pass.
+    """
+
+    name: str
+    params: float
+    forward_flops_per_token: Callable[[int], float]
+    kv_bytes_per_token: float
+    activation_bytes_per_token: float = 0.0
+
+    def __post_init__(self) -> None:
+        validate.positive("params", self.params)
+        validate.positive("kv_bytes_per_token", self.kv_bytes_per_token, allow_zero=True)
+        validate.positive("activation_bytes_per_token", self.activation_bytes_per_token,
+                  allow_zero=True)
+
+
+def decode_step(model: ModelShape, batch_size: int, context: int,
+                precision: str = "bf16") -> StepCost:
+    """One decode step: every sequence of the batch generates one token.
+
+    FLOPs: batch x forward FLOPs per token at this context. Bytes: every weight read once
+    (shared by the whole batch) plus each sequence's KV cache of `context` tokens
+    (read, not shared). Activations of one token are tiny and left out.
+    """
+    batch = validate.whole("batch_size", batch_size)
+    context = validate.whole("context", context)
+    weights = model.params * bytes_per_weight(precision)
+    kv = batch * context * model.kv_bytes_per_token
+    return StepCost(f"decode b={batch}", batch * model.forward_flops_per_token(context),
+                    weights + kv, batch)
+
+
+def prefill_step(model: ModelShape, batch_size: int, prompt_tokens: int,
+                 precision: str = "bf16") -> StepCost:
+    """One prefill: the whole prompt of every sequence in one forward pass.
+
+    FLOPs: batch x prompt x forward FLOPs per token at context `prompt` (the model's
+    forward_flops_per_token decides how it counts causal attention). Bytes: weights read
+    once plus the KV cache written for every prompt token.
+    """
+    batch = validate.whole("batch_size", batch_size)
+    prompt = validate.whole("prompt_tokens", prompt_tokens)
+    tokens = batch * prompt
+    flops = tokens * model.forward_flops_per_token(prompt)
+    weights = model.params * bytes_per_weight(precision)
+    return StepCost(f"prefill b={batch} x {prompt}", flops,
+                    weights + tokens * model.kv_bytes_per_token, tokens)
+
+
+def training_step(model: ModelShape, batch_size: int, sequence_length: int) -> StepCost:
+    """One fp32 AdamW training step over batch_size x sequence_length tokens.
+
+    FLOPs: 3 x forward (forward 1x, backward 2x: the 6N vs 2N rule) at context
+    sequence_length.
+    Bytes: TRAINING_BYTES_PER_PARAM_FP32_ADAMW per parameter, plus activations written in
+    the forward pass and read back in the backward pass (2 x activation bytes).
+    """
+    batch = validate.whole("batch_size", batch_size)
+    length = validate.whole("sequence_length", sequence_length)
+    tokens = batch * length
+    ratio = (references.value("flops.train_per_param_token")
+             / references.value("flops.forward_per_param_token"))
+    flops = ratio * tokens * model.forward_flops_per_token(length)
+    moved = (TRAINING_BYTES_PER_PARAM_FP32_ADAMW * model.params
+             + 2 * tokens * model.activation_bytes_per_token)
+    return StepCost(f"training step {batch} x {length}", flops, moved, tokens)
+
+
+def decode_compute_bound_batch(model: ModelShape, context: int, peak_flops: float,
+                               bandwidth: float, precision: str = "bf16") -> float | None:
+    """Smallest batch size at which decode reaches the ridge point, or None if it never does.
+
+    Decode intensity at batch b is b F / (W + b K) for F FLOPs per token, W weight bytes and
+    K KV bytes per sequence. It rises with b but levels off at F / K: when that plateau is
+    below the ridge point R, no batch size makes decode compute-bound (None). Otherwise
+    b = R W / (F - R K), returned unrounded (round up for a whole batch).
+    """
+    ridge = ridge_point(peak_flops, bandwidth)
+    context = validate.whole("context", context)
+    flops = model.forward_flops_per_token(context)
+    weights = model.params * bytes_per_weight(precision)
+    kv = context * model.kv_bytes_per_token
+    if flops <= ridge * kv:
+        return None
+    return ridge * weights / (flops - ridge * kv)
+
+
+# --- Models: the course's tiny model and real ones -----------------------------------------
+
+
+def tiny_model_shape(config: ModelConfig, n_params: int, name: str = "tiny model") -> ModelShape:
+    """The course's TinyGPT as the roofline sees it, in fp32.
+
+    n_params: TinyGPT.num_params()["total"] (the bytes every step reads). FLOPs per token
+    and activation bytes come from course_lib.flops, KV-cache bytes from course_lib.inference.
+    """
+    def forward(context: int) -> float:
+        return flops.forward_flops_per_token(config, context)["total"]
+
+    kv = inference.kv_cache_bytes(config.n_layer, config.kv_heads, config.head_dim, 1,
+                                  bytes_per_value=bytes_per_weight("fp32"))
+    per_token = flops.activation_bytes(config, 1, config.block_size) / config.block_size
+    return ModelShape(name, n_params, forward, kv, per_token)
+
+
+def real_model_shape(key: str) -> ModelShape:
+    """A published model (e.g. 'llama3_8b') from course_lib.references, served in bf16.
+
+    FLOPs per token use Kaplan et al.'s 2 N + 2 n_layer n_ctx d_model with the cited
+    parameter count as N (it includes the embeddings, a few percent of an 8B model).
+    KV-cache bytes use the model's key/value heads (grouped-query attention), 2 bytes each.
+    """
+    params = references.value(f"{key}.params")
+    n_layer = int(references.value(f"{key}.n_layers"))
+    d_model = int(references.value(f"{key}.d_model"))
+    head_dim = d_model // int(references.value(f"{key}.n_heads"))
+    kv = inference.kv_cache_bytes(n_layer, int(references.value(f"{key}.n_kv_heads")),
+                                  head_dim, 1, bytes_per_value=bytes_per_weight("bf16"))
+
+    def forward(context: int) -> float:
+        return flops.kaplan_forward_flops_per_token(params, n_layer, context, d_model)
+
+    return ModelShape(key, params, forward, kv)
+
+
+# --- Drawing it ---------------------------------------------------------------------------
+
+
+def plot_roof(ax, peak_flops: float, bandwidth: float, label: str, color=None,
+              intensities: tuple[float, float] = (1e-2, 1e4)):
+    """Draw one chip's roofline on log-log axes (FLOP/byte against FLOP/s), ridge marked."""
+    grid = np.logspace(np.log10(intensities[0]), np.log10(intensities[1]), 200)
+    line, = ax.plot(grid, attainable_flops(grid, peak_flops, bandwidth), color=color,
+                    label=f"{label} (ridge {ridge_point(peak_flops, bandwidth):.3g} FLOP/byte)")
+    ax.plot([ridge_point(peak_flops, bandwidth)], [peak_flops], "o", color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOP per byte moved, log scale)")
+    ax.set_ylabel("FLOP/s (log scale)")
+    return line
+
+
+# --- On-device inference ------------------------------------------------------------------
+
+
+def weight_bytes(params: float, precision: str) -> float:
+    """Bytes to store `params` weights at `precision` ('fp16', 'int8', 'int4', ...)."""
+    return validate.positive("params", params) * bytes_per_weight(precision)
+
+
+def fits_in_memory(params: float, precision: str, memory_bytes: float,
+                   usable_fraction: float = 1.0) -> bool:
+    """Whether the weights fit in `usable_fraction` of a device's memory (bytes).
+
+    On a phone or laptop the operating system and other apps keep part of the memory:
+    usable_fraction below 1 is an assumption you choose.
+    """
+    memory = validate.positive("memory_bytes", memory_bytes)
+    if not (isinstance(usable_fraction, (int, float)) and 0 < usable_fraction <= 1):
+        raise ValueError(f"usable_fraction must be in (0, 1], got {usable_fraction!r}")
+    return weight_bytes(params, precision) <= usable_fraction * memory
+
+
+def decode_tokens_per_second_bound(params: float, precision: str, bandwidth: float,
+                                   kv_bytes_per_sequence: float = 0.0,
+                                   batch_size: int = 1) -> float:
+    """Upper bound on decode tokens/s per sequence from memory bandwidth alone.
+
+    Each step reads all weights once and each sequence's KV cache:
+    tokens/s per sequence <= bandwidth / (weight bytes + batch x KV bytes per sequence).
+    Multiply by batch_size for the whole batch.
+    """
+    batch = validate.whole("batch_size", batch_size)
+    moved = (weight_bytes(params, precision)
+             + batch * validate.positive("kv_bytes_per_sequence", kv_bytes_per_sequence,
+                                 allow_zero=True))
+    return validate.positive("bandwidth", bandwidth) / moved
+
+
+def largest_model_for_speed(bandwidth: float, tokens_per_second: float,
+                            precision: str) -> float:
+    """Most parameters a chip can decode at `tokens_per_second` (one sequence, no KV cache)."""
+    bandwidth = validate.positive("bandwidth", bandwidth)
+    rate = validate.positive("tokens_per_second", tokens_per_second)
+    return bandwidth / rate / bytes_per_weight(precision)
+
+
+def fit_table(models: dict[str, float], chips: list[str] | None = None,
+              precisions: tuple[str, ...] = ("fp16", "int8", "int4"),
+              usable_fraction: float = 1.0) -> list[dict]:
+    """One row per (chip, model, precision): weight GB, whether it fits, decode tokens/s bound.
+
+    models maps a name to a parameter count; chips are keys of course_lib.devices (all by
+    default). The tokens/s bound is for one sequence at short context (weights only).
+    """
+    rows = []
+    for key in chips or devices.names():
+        chip = devices.get(key)
+        for name, params in models.items():
+            for precision in precisions:
+                fits = fits_in_memory(params, precision, chip.memory, usable_fraction)
+                rows.append({
+                    "chip": chip.name, "model": name, "precision": precision,
+                    "weights_gb": weight_bytes(params, precision) / 1e9, "fits": fits,
+                    "tokens_per_s": (decode_tokens_per_second_bound(params, precision,
+                                                                    chip.bandwidth)
+                                     if fits else None),
+                })
+    return rows
+
+
+def describe_fit(chip: str | devices.Device, params: float, precision: str,
+                 usable_fraction: float = 1.0) -> str:
+    """One sentence for the on-device explorer: size, fit, and the decode tokens/s bound."""
+    device = devices.get(chip)
+    size = weight_bytes(params, precision)
+    room = usable_fraction * device.memory
+    if not fits_in_memory(params, precision, device.memory, usable_fraction):
+        return (f"{params / 1e9:.3g}B parameters at {precision} need {size / 1e9:.3g} GB: "
+                f"too big for {device.name} ({room / 1e9:.3g} GB usable of "
+                f"{device.memory / 1e9:.3g} GB).")
+    rate = decode_tokens_per_second_bound(params, precision, device.bandwidth)
+    return (f"{params / 1e9:.3g}B parameters at {precision} need {size / 1e9:.3g} GB: fits "
+            f"{device.name} ({room / 1e9:.3g} GB usable). Decode is at most {rate:.3g} "
+            f"tokens/s per sequence (bandwidth {device.bandwidth / 1e9:.3g} GB/s / weight "
+            "bytes; an upper bound).")
+
+
+def draw_fit(ax, chip: str | devices.Device, params: float, usable_fraction: float = 1.0,
+             precisions: tuple[str, ...] = ("fp16", "int8", "int4")) -> None:
+    """Bars of weight GB per precision against the chip's usable memory, tokens/s on top."""
+    device = devices.get(chip)
+    room = usable_fraction * device.memory / 1e9
+    sizes = [weight_bytes(params, p) / 1e9 for p in precisions]
+    colors = ["C0" if size <= room else "C1" for size in sizes]
+    ax.bar(precisions, sizes, color=colors)
+    ax.axhline(room, color="k", linestyle="--", label=f"usable memory {room:.3g} GB")
+    for x, (precision, size) in enumerate(zip(precisions, sizes, strict=True)):
+        text = (f"{decode_tokens_per_second_bound(params, precision, device.bandwidth):.3g} tok/s"
+                if size <= room else "does not fit")
+        ax.text(x, size, text, ha="center", va="bottom")
+    ax.set_ylabel("weights (GB)")
+    ax.set_xlabel("precision (bytes per weight: fp16 2, int8 1, int4 0.5)")
+    ax.set_ylim(0, max(max(sizes), room) * 1.25)
+    ax.legend(loc="upper right")
+    fitting = [p for p, size in zip(precisions, sizes, strict=True) if size <= room]
+    ax.set_title(f"{params / 1e9:.3g}B on {device.name}: "
+                 + (f"fits at {', '.join(fitting)}" if fitting else "fits at no precision"))
+
+
+# --- Energy -------------------------------------------------------------------------------
+
+RAPL_ROOT = Path("/sys/class/powercap")
+# An assumption, not a measurement: a laptop-class CPU package busy with this work.
+ASSUMED_CPU_WATTS = 15.0
+
+
+@dataclass(frozen=True)
+class EnergyMeasurement:
+    """Energy of one piece of work: measured by counters, or estimated as time x power."""
+
+    joules: float
+    seconds: float
+    measured: bool  # True: from the machine's energy counters; False: an estimate
+    source: str
+
+    @property
+    def watts(self) -> float:
+        """Average power over the work, W."""
+        return self.joules / self.seconds
+
+    def label(self) -> str:
+        return "measured" if self.measured else "estimate"
+
+
+def rapl_counters(root: Path = RAPL_ROOT) -> list[Path]:
+    """Readable package-level energy counters (Linux RAPL), or [] when there are none.
+
+    Containers and virtual machines usually hide them or make them readable by root only.
+    """
+    found = []
+    for domain in sorted(Path(root).glob("intel-rapl:*")):
+        counter = domain / "energy_uj"
+        if domain.name.count(":") == 1 and counter.exists():  # packages, not sub-domains
+            try:
+                int(counter.read_text())
+            except (OSError, ValueError):
+                continue
+            found.append(domain)
+    return found
+
+
+def _read_microjoules(domains: list[Path]) -> list[int]:
+    return [int((domain / "energy_uj").read_text()) for domain in domains]
+
+
+def measure_energy(work: Callable[[], object], assumed_watts: float = ASSUMED_CPU_WATTS,
+                   root: Path = RAPL_ROOT) -> EnergyMeasurement:
+    """Run `work()` once and return its energy in joules.
+
+    With readable RAPL counters the energy is measured (the whole CPU package, so other
+    programs running at the same time count too). Without them it is an estimate:
+    elapsed seconds x assumed_watts, a number you can change.
+    """
+    watts = validate.positive("assumed_watts", assumed_watts)
+    domains = rapl_counters(root)
+    before = _read_microjoules(domains) if domains else []
+    start = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - start
+    if domains:
+        after = _read_microjoules(domains)
+        joules = 0.0
+        for domain, first, last in zip(domains, before, after, strict=True):
+            delta = last - first
+            if delta < 0:  # the counter wrapped around
+                delta += int((domain / "max_energy_range_uj").read_text())
+            joules += delta / 1e6
+        return EnergyMeasurement(joules, seconds, True,
+                                 f"RAPL energy counters ({len(domains)} package(s))")
+    return EnergyMeasurement(seconds * watts, seconds, False,
+                             f"estimate: {seconds:.3g} s x {watts:g} W assumed "
+                             "(no readable energy counters)")
+
+
+def energy_per_token(joules: float, tokens: float) -> float:
+    """Joules per token."""
+    return (validate.positive("joules", joules, allow_zero=True)
+            / validate.positive("tokens", tokens))
+
+
+def joules_to_wh(joules: float) -> float:
+    """Watt-hours from joules (1 Wh = 3600 J)."""
+    return joules / 3600.0
+
+
+# --- The on-device explorer (notebook 07) ---------------------------------------------------
+
+
+class FitExplorer(widgets.Explorer):
+    """Chip, model size and usable memory -> weight size per precision, fit, decode bound."""
+
+    figsize = (7.0, 3.4)
+
+    def __init__(self, chip: str = "snapdragon_8_gen3", params: float | None = None,
+                 usable_fraction: float = 0.5):
+        devices.get(chip)
+        params = references.value("llama3_8b.params") if params is None else params
+        wide = {"style": {"description_width": "11em"}, "layout": W.Layout(width="32em")}
+        super().__init__({
+            "chip": W.Dropdown(options=[(devices.get(k).name, k) for k in devices.names()],
+                               value=chip, description="chip", **wide),
+            # 100M to 1T parameters: every position is a valid model size.
+            "params": W.FloatLogSlider(value=params, base=10, min=8, max=12, step=0.05,
+                                       description="parameters", readout_format=".3g",
+                                       continuous_update=False, **wide),
+            "usable_fraction": W.FloatSlider(value=usable_fraction, min=0.1, max=1.0,
+                                             step=0.05, description="share of memory usable",
+                                             continuous_update=False, **wide),
+        })
+
+    def draw(self, axes) -> str:
+        c = {name: control.value for name, control in self.controls.items()}
+        draw_fit(axes[0], c["chip"], c["params"], c["usable_fraction"])
+        lines = [describe_fit(c["chip"], c["params"], precision, c["usable_fraction"])
+                 for precision in ("fp16", "int8", "int4")]
+        return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
+def fit_explorer(chip: str = "snapdragon_8_gen3", params: float | None = None,
+                 usable_fraction: float = 0.5) -> FitExplorer:
+    """Notebook 07's on-device explorer (params default: Llama 3 8B's); shows itself when
+    it is the last expression of a cell, live or as a static copy."""
+    return FitExplorer(chip, params, usable_fraction)

@@ -1,0 +1,264 @@
+"""course_lib.roofline: ridge points, attainable FLOP/s, step intensities, on-device, energy."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from course_lib import devices, references, roofline
+
+
+def big_model(params=7e9, kv_bytes_per_token=0.0):
+    """A model where only the 2N FLOPs per token matter (attention left out on purpose)."""
+    return roofline.ModelShape("test model", params, lambda context: 2 * params,
+                               kv_bytes_per_token)
+
+
+# --- Ridge points from the reference table ------------------------------------------------
+
+
+def test_h100_sxm_ridge_point_is_about_295_flop_per_byte():
+    assert roofline.chip_ridge_point("h100_sxm") == pytest.approx(295, abs=1)
+
+
+def test_a100_80gb_ridge_point_is_about_153_flop_per_byte():
+    assert roofline.chip_ridge_point("a100_sxm_80gb") == pytest.approx(153, abs=1)
+
+
+def test_ridge_point_is_peak_over_bandwidth_for_every_chip_with_a_peak():
+    for name in devices.names():
+        chip = devices.get(name)
+        if chip.peak_flops is None:
+            with pytest.raises(ValueError, match="no published peak"):
+                roofline.chip_ridge_point(name)
+        else:
+            assert roofline.chip_ridge_point(name) == chip.peak_flops / chip.bandwidth
+
+
+# --- The roofline -----------------------------------------------------------------------
+
+
+def test_attainable_is_bandwidth_times_intensity_below_the_ridge_and_peak_above():
+    peak, bandwidth = 100e12, 1e12
+    assert roofline.attainable_flops(10, peak, bandwidth) == 10e12
+    assert roofline.attainable_flops(1000, peak, bandwidth) == peak
+    assert roofline.attainable_flops(100, peak, bandwidth) == peak  # the ridge itself
+    assert roofline.regime(10, peak, bandwidth) == roofline.MEMORY_BOUND
+    assert roofline.regime(1000, peak, bandwidth) == roofline.COMPUTE_BOUND
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0, 1e6), min_size=2, max_size=20),
+       st.floats(1e6, 1e16), st.floats(1e6, 1e13))
+def test_attainable_never_exceeds_either_roof_and_never_falls_with_intensity(
+        intensities, peak, bandwidth):
+    values = np.sort(np.array(intensities))
+    attained = roofline.attainable_flops(values, peak, bandwidth)
+    assert np.all(attained <= peak * (1 + 1e-12))
+    assert np.all(attained <= values * bandwidth * (1 + 1e-12))
+    assert np.all(np.diff(attained) >= 0)
+
+
+@pytest.mark.parametrize("peak, bandwidth, name", [(1e12, 0, "bandwidth"),
+                                                   (0, 1e9, "peak_flops"),
+                                                   (1e12, -1e9, "bandwidth")])
+def test_zero_or_negative_chip_figures_are_refused(peak, bandwidth, name):
+    with pytest.raises(ValueError, match=name):
+        roofline.ridge_point(peak, bandwidth)
+    with pytest.raises(ValueError, match=name):
+        roofline.attainable_flops(1.0, peak, bandwidth)
+
+
+def test_negative_intensity_is_refused():
+    with pytest.raises(ValueError, match="intensity"):
+        roofline.attainable_flops([-1.0], 1e12, 1e9)
+
+
+def test_unknown_chip_and_precision_list_the_valid_choices():
+    with pytest.raises(ValueError, match="h100_sxm"):
+        roofline.chip_ridge_point("tpu_v9")
+    with pytest.raises(ValueError, match="int4"):
+        roofline.bytes_per_weight("fp8e4")
+
+
+# --- Steps and their intensity -------------------------------------------------------------
+
+
+def test_decode_at_batch_one_in_bf16_does_about_one_flop_per_byte():
+    step = roofline.decode_step(big_model(), batch_size=1, context=1)
+    assert step.intensity == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_batch_size_must_be_a_whole_number_of_at_least_one(bad):
+    with pytest.raises(ValueError, match="batch_size"):
+        roofline.decode_step(big_model(), batch_size=bad, context=8)
+    with pytest.raises(ValueError, match="batch_size"):
+        roofline.training_step(big_model(), batch_size=bad, sequence_length=8)
+
+
+def test_decode_intensity_rises_with_batch_and_levels_off_at_flops_per_kv_byte():
+    model = big_model(kv_bytes_per_token=131072.0)
+    context = 4096
+    intensities = [roofline.decode_step(model, b, context).intensity for b in (1, 4, 16, 64, 256)]
+    assert all(a < b for a, b in zip(intensities, intensities[1:], strict=False)), intensities
+    plateau = model.forward_flops_per_token(context) / (context * model.kv_bytes_per_token)
+    assert intensities[-1] < plateau
+    assert roofline.decode_step(model, 10**9, context).intensity == pytest.approx(plateau,
+                                                                                  rel=1e-3)
+
+
+def test_decode_becomes_compute_bound_at_the_batch_size_the_formula_gives():
+    chip = devices.get("h100_sxm")
+    model = big_model(kv_bytes_per_token=1000.0)
+    batch = roofline.decode_compute_bound_batch(model, 512, chip.peak_flops, chip.bandwidth)
+    ridge = roofline.chip_ridge_point("h100_sxm")
+    below = roofline.decode_step(model, math.floor(batch), 512).intensity
+    above = roofline.decode_step(model, math.ceil(batch), 512).intensity
+    assert below <= ridge <= above
+
+
+def test_without_kv_traffic_decode_turns_compute_bound_near_the_ridge_point_in_bf16():
+    """2 FLOPs per 2-byte weight: b FLOP/byte at batch b, so the batch equals the ridge."""
+    chip = devices.get("h100_sxm")
+    batch = roofline.decode_compute_bound_batch(big_model(), 1, chip.peak_flops, chip.bandwidth)
+    assert batch == pytest.approx(roofline.chip_ridge_point("h100_sxm"))
+
+
+def test_long_contexts_can_keep_decode_memory_bound_at_any_batch():
+    chip = devices.get("h100_sxm")
+    model = big_model(kv_bytes_per_token=1e6)
+    assert roofline.decode_compute_bound_batch(model, 8192, chip.peak_flops,
+                                               chip.bandwidth) is None
+
+
+def test_training_and_prefill_are_far_more_intense_than_decode():
+    model = big_model()
+    decode = roofline.decode_step(model, 1, 512)
+    prefill = roofline.prefill_step(model, 1, 512)
+    training = roofline.training_step(model, 8, 512)
+    assert prefill.intensity > 100 * decode.intensity
+    assert training.intensity > 100 * decode.intensity
+
+
+def test_step_time_bound_is_the_slower_of_compute_and_memory():
+    step = roofline.StepCost("x", flops=1e12, bytes_moved=1e9, tokens=1)
+    assert step.seconds_bound(1e12, 1e12) == 1.0
+    assert step.seconds_bound(1e15, 1e9) == 1.0
+
+
+# --- On-device ----------------------------------------------------------------------------
+
+
+def test_seven_billion_parameters_in_bf16_decode_at_about_240_tokens_per_s_on_h100():
+    """references.md: a 7B model in bf16 (~14 GB) gives at most ~240 tok/s on an H100 SXM."""
+    rate = roofline.decode_tokens_per_second_bound(7e9, "bf16", devices.get("h100_sxm").bandwidth)
+    assert rate == pytest.approx(240, rel=0.02)
+
+
+def test_quantizing_halves_the_bytes_and_doubles_the_decode_bound():
+    bandwidth = devices.get("apple_m4").bandwidth
+    fp16 = roofline.decode_tokens_per_second_bound(8e9, "fp16", bandwidth)
+    int8 = roofline.decode_tokens_per_second_bound(8e9, "int8", bandwidth)
+    int4 = roofline.decode_tokens_per_second_bound(8e9, "int4", bandwidth)
+    assert int8 == pytest.approx(2 * fp16) and int4 == pytest.approx(2 * int8)
+
+
+def test_fit_depends_on_precision_and_memory():
+    memory = devices.get("snapdragon_8_gen3").memory
+    params = references.value("llama3_8b.params")
+    assert roofline.fits_in_memory(params, "int4", memory)
+    assert not roofline.fits_in_memory(references.value("llama3_70b.params"), "fp16",
+                                       devices.get("h100_sxm").memory)
+    assert not roofline.fits_in_memory(params, "int4", memory, usable_fraction=0.1)
+    with pytest.raises(ValueError, match="memory_bytes"):
+        roofline.fits_in_memory(params, "int4", 0)
+    with pytest.raises(ValueError, match="usable_fraction"):
+        roofline.fits_in_memory(params, "int4", memory, usable_fraction=1.5)
+
+
+def test_largest_model_for_a_speed_inverts_the_decode_bound():
+    bandwidth = devices.get("snapdragon_8_gen3").bandwidth
+    params = roofline.largest_model_for_speed(bandwidth, 20.0, "int4")
+    assert roofline.decode_tokens_per_second_bound(params, "int4", bandwidth) == pytest.approx(20)
+
+
+def test_fit_table_has_a_row_per_chip_model_and_precision():
+    rows = roofline.fit_table({"8B": 8e9, "70B": 70e9}, ["h100_sxm", "snapdragon_8_gen3"])
+    assert len(rows) == 2 * 2 * 3
+    for row in rows:
+        assert (row["tokens_per_s"] is None) == (not row["fits"]), row
+
+
+# --- Energy -------------------------------------------------------------------------------
+
+
+def fake_rapl(tmp_path, microjoules, max_range=2**32):
+    domain = tmp_path / "intel-rapl:0"
+    domain.mkdir()
+    (domain / "energy_uj").write_text(f"{microjoules}\n")
+    (domain / "max_energy_range_uj").write_text(f"{max_range}\n")
+    (tmp_path / "intel-rapl:0:0").mkdir()  # a sub-domain (core): must not be double counted
+    (tmp_path / "intel-rapl:0:0" / "energy_uj").write_text("5\n")
+    return domain / "energy_uj"
+
+
+def test_energy_comes_from_rapl_counters_when_they_are_readable(tmp_path):
+    counter = fake_rapl(tmp_path, 1_000_000)
+    result = roofline.measure_energy(lambda: counter.write_text("3500000\n"), root=tmp_path)
+    assert result.measured and result.label() == "measured"
+    assert result.joules == pytest.approx(2.5)
+
+
+def test_a_wrapped_counter_still_gives_the_energy(tmp_path):
+    counter = fake_rapl(tmp_path, 9_000_000, max_range=10_000_000)
+    result = roofline.measure_energy(lambda: counter.write_text("1000000\n"), root=tmp_path)
+    assert result.joules == pytest.approx(2.0)
+
+
+def test_without_counters_energy_is_an_estimate_from_the_assumed_power(tmp_path):
+    result = roofline.measure_energy(lambda: sum(range(10_000)), assumed_watts=20.0,
+                                     root=tmp_path)
+    assert not result.measured and result.label() == "estimate"
+    assert result.joules == pytest.approx(20.0 * result.seconds)
+    assert "assumed" in result.source
+    with pytest.raises(ValueError, match="assumed_watts"):
+        roofline.measure_energy(lambda: None, assumed_watts=0, root=tmp_path)
+
+
+def test_energy_per_token_and_watt_hours():
+    assert roofline.energy_per_token(36.0, 12) == 3.0
+    assert roofline.joules_to_wh(3600.0) == 1.0
+    with pytest.raises(ValueError, match="tokens"):
+        roofline.energy_per_token(1.0, 0)
+
+
+# --- The on-device explorer ---------------------------------------------------------------
+
+
+def test_fit_explorer_redraws_and_changes_its_verdict_when_sliders_move():
+    explorer = roofline.fit_explorer(chip="snapdragon_8_gen3", params=1e9, usable_fraction=0.5)
+    text, image = explorer.readout.value, explorer.image.value
+    assert "too big" not in text and "tokens/s" in text
+    explorer.controls["params"].value = 1e11
+    assert explorer.readout.value != text and explorer.image.value != image
+    assert explorer.readout.value.count("too big") == 3  # 100B fits a phone at no precision
+    explorer.set(chip="h100_sxm", usable_fraction=1.0)
+    assert "NVIDIA H100 SXM" in explorer.readout.value and "tokens/s" in explorer.readout.value
+
+
+def test_fit_explorer_extreme_positions_never_show_an_error():
+    explorer = roofline.fit_explorer()
+    for chip in devices.names():
+        for params in (explorer.controls["params"].min, explorer.controls["params"].max):
+            explorer.set(chip=chip, params=10**params, usable_fraction=0.1)
+            assert "Cannot compute" not in explorer.readout.value
+            assert "nan" not in explorer.readout.value.lower()
+            assert "inf " not in explorer.readout.value.lower()
+
+
+def test_fit_explorer_refuses_an_unknown_chip():
+    with pytest.raises(ValueError, match="valid choices"):
+        roofline.fit_explorer(chip="pixel_9")
