@@ -1,6 +1,7 @@
 """The set-up behind `make lab` / `make test` and the course build behind `make course`."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,29 @@ def test_course_build_fails_when_a_kernel_uses_too_much_memory(tmp_path, monkeyp
     monkeypatch.setattr(sys, "argv", ["build_course.py", "--fast", "--max-memory-gb", "0.001"])
     assert build.main() == 1
     assert (tmp_path / "build" / "index.html").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_peak_memory_counts_the_processes_a_kernel_starts():
+    """Notebook 08 starts training workers: Binder's limit applies to all of them together."""
+    build = load_tool("build_course")
+    hold = ("import sys, time; block = bytearray(b'x') * (300 * 2**20); "
+            "print('ready', flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        alone = build.tree_rss_bytes(child.pid)
+        with_child = build.tree_rss_bytes(os.getpid())
+    finally:
+        child.communicate("")
+    assert alone >= 300 * 2**20, f"the worker holds 300 MiB, measured {alone / 2**20:.0f} MiB"
+    assert with_child >= alone, "a parent's tree must include its children"
+
+
+def test_course_build_refuses_an_unknown_notebook(monkeypatch, capsys):
+    build = load_tool("build_course")
+    monkeypatch.setattr(sys, "argv", ["build_course.py", "notebooks/99_missing.ipynb"])
+    with pytest.raises(SystemExit):
+        build.main()
+    assert "no such notebook: notebooks/99_missing.ipynb" in capsys.readouterr().err

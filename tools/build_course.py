@@ -4,7 +4,10 @@
     make check-binder    one CPU thread, and fail if a kernel's peak memory passes 1.8 GB
 
 Prints each notebook's wall time and the peak memory (resident set) of its
-kernel process, and writes build/index.html linking every executed notebook.
+kernel process together with any processes the kernel starts (notebook 08's
+training workers count: Binder's 2 GB limit is for all of them), and writes
+build/index.html linking every executed notebook. Name notebooks to run only
+those (the index then lists only those).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import argparse
 import html
 import os
 import sys
+import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import nbformat
@@ -28,31 +33,92 @@ BUILD = ROOT / "build"
 CELL_TIMEOUT_SECONDS = 1800
 
 
-def kernel_peak_bytes(client: NotebookClient) -> int | None:
-    """High-water mark of the kernel's resident memory (Linux /proc), or None elsewhere."""
-    pid = getattr(client.km.provisioner, "pid", None)
-    status = Path(f"/proc/{pid}/status")
-    if pid is None or not status.exists():
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+SAMPLE_SECONDS = 0.2
+
+
+def tree_rss_bytes(pid: int) -> int | None:
+    """Resident memory of a process and all its descendants (Linux /proc), or None elsewhere."""
+    if not Path(f"/proc/{pid}/statm").exists():
         return None
-    for line in status.read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return None
+    children = defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:  # the name field may hold spaces or brackets: the parent id follows the last ')'
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        children[parent].append(int(stat.parent.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += int(Path(f"/proc/{current}/statm").read_text().split()[1]) * PAGE_BYTES
+        except (OSError, IndexError, ValueError):
+            continue
+        todo.extend(children.get(current, []))
+    return total
+
+
+def kernel_high_water_bytes(pid: int) -> int | None:
+    """The kernel's own peak resident memory (VmHWM), which catches spikes between samples."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        lines = status.read_text().splitlines()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) * 1024 for line in lines if line.startswith("VmHWM:")),
+                None)
+
+
+class PeakMemory:
+    """Samples the kernel's process tree in a background thread while a notebook runs."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.peak: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _observe(self, value: int | None) -> None:
+        if value is not None:
+            self.peak = value if self.peak is None else max(self.peak, value)
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            if self.pid is not None:
+                self._observe(tree_rss_bytes(self.pid))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def after_cell(self, client: NotebookClient) -> None:
+        """Called after every cell, while the kernel is still alive."""
+        self.pid = getattr(client.km.provisioner, "pid", None)
+        if self.pid is not None:
+            self._observe(kernel_high_water_bytes(self.pid))
+
+    def stop(self) -> int | None:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def execute(path: Path) -> tuple[nbformat.NotebookNode, float, int | None]:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
-    peak: dict[str, int | None] = {"bytes": None}
-
-    def record(**_) -> None:  # after every cell, while the kernel is still alive
-        peak["bytes"] = kernel_peak_bytes(client)
-
-    client.on_cell_executed = record
+    memory = PeakMemory()
+    client.on_cell_executed = lambda **_: memory.after_cell(client)
+    # The kernel's pid is known once it starts: read it as soon as the first cell begins.
+    client.on_cell_start = lambda **_: setattr(
+        memory, "pid", getattr(client.km.provisioner, "pid", None))
+    memory.start()
     start = time.perf_counter()
-    client.execute()
-    return notebook, time.perf_counter() - start, peak["bytes"]
+    try:
+        client.execute()
+    finally:
+        peak = memory.stop()
+    return notebook, time.perf_counter() - start, peak
 
 
 def write_index(rows: list[tuple[outline.NotebookInfo, str, float, int | None]]) -> Path:
@@ -73,7 +139,7 @@ tr:nth-child(even){{background:#f3f3f3}}</style>
 <p>An executed copy of the course, readable without running it. About {total} minutes of study.
 Run it yourself with <code>make lab</code> (see the README).</p>
 <table><tr><th>notebook</th><th>study time</th><th>what you do</th>
-<th>run time here</th><th>kernel peak memory</th></tr>
+<th>run time here</th><th>peak memory (kernel and its processes)</th></tr>
 {items}
 </table></body></html>
 """
@@ -88,6 +154,8 @@ def main() -> int:
     parser.add_argument("--max-memory-gb", type=float,
                         help="fail if a kernel's peak memory exceeds this many GB")
     parser.add_argument("--fast", action="store_true", help="fast mode (as the tests run)")
+    parser.add_argument("notebooks", nargs="*", type=Path,
+                        help="run only these notebooks (default: the whole course)")
     args = parser.parse_args()
 
     if args.fast:
@@ -102,8 +170,14 @@ def main() -> int:
     BUILD.mkdir(exist_ok=True)
     exporter = HTMLExporter(template_name="lab")
     rows, too_big = [], []
-    print(f"{'notebook':<40} {'wall time':>10} {'peak memory':>12}")
+    print(f"{'notebook':<40} {'wall time':>10} {'peak memory':>12}  (kernel and its processes)")
+    chosen = {path.resolve() for path in args.notebooks}
+    missing = [str(path) for path in args.notebooks if not path.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
     for info in outline.course_notebooks():
+        if chosen and info.path.resolve() not in chosen:
+            continue
         notebook, seconds, peak = execute(info.path)
         body, _ = exporter.from_notebook_node(notebook)
         page = info.path.with_suffix(".html").name
