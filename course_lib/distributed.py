@@ -773,7 +773,6 @@ def scaling_explorer(params: float | None = None, measured_bandwidth: float | No
         validate.positive_array("measured_bandwidth", measured_bandwidth)
         links.append((f"this machine, loopback gloo (measured, "
                       f"{plots.fmt(measured_bandwidth / 1e9)} GB/s)", measured_bandwidth))
-    style = {"description_width": "11em"}
 
     class ScalingOutExplorer(widgets.Explorer):
         figsize = (7.0, 3.6)
@@ -785,9 +784,9 @@ def scaling_explorer(params: float | None = None, measured_bandwidth: float | No
                     "parameters N", params or references.value("llama3_70b.params"), 5, 12),
                 "chips": W.SelectionSlider(options=CHIP_COUNTS, value=1024,
                                            description="chips", continuous_update=False,
-                                           style=style, layout=W.Layout(width="32em")),
-                "link": W.Dropdown(options=links, value=default_link, style=style,
-                                   description="link (one way)", layout=W.Layout(width="32em")),
+                                           **widgets.wide()),
+                "link": W.Dropdown(options=links, value=default_link,
+                                   description="link (one way)", **widgets.wide()),
             })
 
         def draw(self, axes) -> str:

@@ -481,17 +481,16 @@ class FitExplorer(widgets.Explorer):
                  usable_fraction: float = 0.5):
         devices.get(chip)
         params = references.value("llama3_8b.params") if params is None else params
-        wide = {"style": {"description_width": "11em"}, "layout": W.Layout(width="32em")}
         super().__init__({
             "chip": W.Dropdown(options=[(devices.get(k).name, k) for k in devices.names()],
-                               value=chip, description="chip", **wide),
+                               value=chip, description="chip", **widgets.wide()),
             # 100M to 1T parameters: every position is a valid model size.
             "params": W.FloatLogSlider(value=params, base=10, min=8, max=12, step=0.05,
                                        description="parameters", readout_format=".3g",
-                                       continuous_update=False, **wide),
+                                       continuous_update=False, **widgets.wide()),
             "usable_fraction": W.FloatSlider(value=usable_fraction, min=0.1, max=1.0,
                                              step=0.05, description="share of memory usable",
-                                             continuous_update=False, **wide),
+                                             continuous_update=False, **widgets.wide()),
         })
 
     def draw(self, axes) -> str:

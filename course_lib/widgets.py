@@ -114,8 +114,14 @@ def log_slider(description: str, value: float, low_exp: float, high_exp: float,
     """A slider over 10**low_exp .. 10**high_exp that redraws when released, not while dragged."""
     return W.FloatLogSlider(value=value, base=10, min=low_exp, max=high_exp, step=step,
                             description=description, readout_format=".3g",
-                            continuous_update=False, style={"description_width": "11em"},
-                            layout=W.Layout(width="32em"))
+                            continuous_update=False, **wide())
+
+
+def wide() -> dict:
+    """Keyword arguments for a control: a label column wide enough for the longest
+    description ("prompt tokens/request") and a long track. A fresh Layout each call,
+    since widgets that share a Layout also share its changes."""
+    return {"style": {"description_width": "14em"}, "layout": W.Layout(width="38em")}
 
 
 class Explorer:
@@ -132,7 +138,8 @@ class Explorer:
         self.controls = controls
         self.figure, self.axes = plots.new_figure(*self.figsize)
         self.readout = W.HTML()
-        self.image = W.Image(format="png")
+        # flex-start: a VBox would stretch the image to the output's width and blur it.
+        self.image = W.Image(format="png", layout=W.Layout(align_self="flex-start"))
         self._holding = False
         for control in controls.values():
             control.observe(self._on_change, names="value")
@@ -200,10 +207,9 @@ class ScalingExplorer(Explorer):
             "context": W.SelectionSlider(options=CONTEXTS, value=CONTEXTS[5],
                                          description="context (tokens)",
                                          continuous_update=False,
-                                         style={"description_width": "11em"},
-                                         layout=W.Layout(width="32em")),
+                                         **wide()),
             "chip": W.Dropdown(options=CHIP_LABELS, value="h100_sxm", description="accelerator",
-                               style={"description_width": "11em"}),
+                               **wide()),
         })
 
     def draw(self, axes) -> str:
@@ -245,7 +251,7 @@ METRIC_LABELS = (("US dollars", "usd"), ("accelerator-hours", "gpu_hours"),
 
 def _preset_dropdown(value: str = "chat") -> W.Dropdown:
     return W.Dropdown(options=PRESET_LABELS, value=value, description="preset",
-                      style={"description_width": "11em"}, layout=W.Layout(width="32em"))
+                      **wide())
 
 
 class LifecycleExplorer(Explorer):
@@ -258,8 +264,7 @@ class LifecycleExplorer(Explorer):
         if preset not in self._presets:
             raise ValueError(f"preset must be one of {', '.join(self._presets)}, got {preset!r}")
         s = self._presets[preset]
-        slider = {"style": {"description_width": "11em"}, "layout": W.Layout(width="32em"),
-                  "continuous_update": False}
+        slider = {**wide(), "continuous_update": False}
         super().__init__({
             "preset": _preset_dropdown(preset),
             "params": log_slider("parameters N", s.n_params, 5, 12.5),
@@ -282,7 +287,7 @@ class LifecycleExplorer(Explorer):
             "horizon_days": W.IntSlider(value=int(s.horizon_days), min=30, max=5 * 365, step=5,
                                         description="horizon (days)", **slider),
             "metric": W.Dropdown(options=METRIC_LABELS, value="usd", description="measure in",
-                                 style={"description_width": "11em"}),
+                                 **wide()),
         })
         self.controls["preset"].observe(self._load_preset, names="value")
 
@@ -370,11 +375,10 @@ class SizingExplorer(Explorer):
     figsize = (7.0, 3.6)
 
     def __init__(self):
-        slider = {"style": {"description_width": "11em"}, "layout": W.Layout(width="32em"),
-                  "continuous_update": False}
+        slider = {**wide(), "continuous_update": False}
         super().__init__({
             "fit": W.Dropdown(options=FIT_LABELS, value="besiroglu2024", description="fit",
-                              style={"description_width": "11em"}),
+                              **wide()),
             # Both fits' irreducible loss E is below 1.9, so every position is reachable.
             "target_loss": W.FloatSlider(value=2.1, min=1.9, max=3.5, step=0.01,
                                          description="target loss (nats/token)", **slider),
