@@ -14,6 +14,8 @@ help:
 	@echo "make lab      set up (first run only) and open the course in JupyterLab"
 	@echo "make test     set up (first run only) and run every test, notebooks in fast mode"
 	@echo "make course   execute every notebook in full mode and write an HTML copy to build/"
+	@echo "make check-binder   run every notebook in full mode with one thread; fail above 1.8 GB"
+	@echo "make student-exercises   regenerate exercises/NN_*.ipynb from exercises/solutions/"
 	@echo "make lint     ruff over the library, tests, tools and benchmarks"
 
 $(STAMP): pyproject.toml tools/bootstrap.py
@@ -41,3 +43,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf build
+
+# The learners' exercise notebooks, generated from the instructor versions in exercises/solutions/.
+student-exercises: $(STAMP)
+	$(BIN)/python tools/make_student_exercises.py

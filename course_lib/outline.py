@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = ROOT / "notebooks"
 _MINUTES = re.compile(r"Estimated time[^0-9]*(\d+)\s*min", re.IGNORECASE)
 
 
@@ -42,12 +43,22 @@ def describe(path: Path) -> NotebookInfo:
     summary = next((p for p in paragraphs if p and not p.startswith(("#", "**Estimated",
                                                                        "Estimated", "-", "|"))),
                    "")
+    # One line: the summary goes into a Markdown table cell, where a line break ends the row.
+    summary = " ".join(summary.split())
     return NotebookInfo(path, title, int(minutes.group(1)) if minutes else None, summary)
 
 
 def course_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[NotebookInfo]:
     """Every numbered notebook (NN_name.ipynb) in order."""
     return [describe(path) for path in sorted(folder.glob("[0-9][0-9]_*.ipynb"))]
+
+
+def every_notebook(root: Path = ROOT) -> list[Path]:
+    """The course's and the exercises' notebooks (solutions included), without the
+    .ipynb_checkpoints copies JupyterLab saves next to a notebook a learner opened."""
+    return sorted(path for folder in ("notebooks", "exercises")
+                  for path in (root / folder).rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in path.parts)
 
 
 def roadmap_markdown(folder: Path = NOTEBOOKS_DIR) -> str:

@@ -54,3 +54,12 @@ def test_outline_reads_title_time_and_summary(tmp_path):
     assert infos[1].summary == "You do the second thing."
     table = outline.roadmap_markdown(tmp_path)
     assert "[00 · First](00_a.ipynb)" in table and "**30 min**" in table
+
+
+def test_roadmap_rows_stay_on_one_line_when_the_summary_wraps(tmp_path):
+    # A line break inside a Markdown table cell ends the row and breaks the table.
+    write(tmp_path, "00_a.ipynb", "# 00 · First\n\nYou start here\nand go on there.\n\n"
+          "**Estimated time:** about 5 minutes.")
+    rows = outline.roadmap_markdown(tmp_path).splitlines()
+    assert all(row.startswith("|") and row.endswith("|") for row in rows), rows
+    assert "You start here and go on there." in rows[2]

@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 import nbformat
 import pytest
 
+from course_lib import outline
+
 ROOT = Path(__file__).resolve().parent.parent
 # "](target)" catches plain links, images and badges (a link around an image).
 LINK = re.compile(r"\]\(\s*([^)\s]+)[^)]*\)|(?:href|src)=\"([^\"]+)\"")
@@ -18,10 +20,9 @@ LINK = re.compile(r"\]\(\s*([^)\s]+)[^)]*\)|(?:href|src)=\"([^\"]+)\"")
 
 def documents():
     yield ROOT / "README.md", (ROOT / "README.md").read_text()
-    for folder in ("notebooks", "exercises"):
-        for path in sorted((ROOT / folder).rglob("*.ipynb")):
-            cells = nbformat.read(path, as_version=4).cells
-            yield path, "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    for path in outline.every_notebook(ROOT):
+        cells = nbformat.read(path, as_version=4).cells
+        yield path, "\n".join(c.source for c in cells if c.cell_type == "markdown")
     readme = ROOT / "exercises" / "README.md"
     if readme.exists():
         yield readme, readme.read_text()

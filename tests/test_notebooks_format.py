@@ -9,15 +9,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_lib import outline
+
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted(p for folder in ("notebooks", "exercises")
-                   for p in (ROOT / folder).rglob("*.ipynb")
-                   if ".ipynb_checkpoints" not in p.parts)
+NOTEBOOKS = outline.every_notebook(ROOT)
 
 
-def test_the_course_has_its_first_notebooks():
-    names = {p.name for p in NOTEBOOKS}
-    assert {"00_start_here.ipynb", "01_two_demands.ipynb"} <= names
+def test_the_course_has_every_notebook_of_the_sequence():
+    numbers = sorted(p.name[:2] for p in NOTEBOOKS if p.parent.name == "notebooks")
+    assert numbers == [f"{n:02d}" for n in range(9)], f"notebooks 00-08 expected, found {numbers}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -39,3 +39,26 @@ def test_notebook_states_title_and_estimated_time(path):
     first = nbformat.read(path, as_version=4).cells[0]
     assert first.cell_type == "markdown" and first.source.startswith("# ")
     assert "Estimated time" in first.source, f"{path.name}: first cell must give 'Estimated time'"
+
+
+@pytest.mark.parametrize("info", outline.course_notebooks(), ids=lambda info: info.path.name)
+def test_readme_lists_the_notebook_with_its_estimated_time(info):
+    """The README's table is what a learner plans with: it must match the notebooks."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next((line for line in readme.splitlines()
+                if f"(notebooks/{info.path.name})" in line), None)
+    assert row, f"README.md has no row linking notebooks/{info.path.name}"
+    assert row.rstrip().endswith(f"| {info.minutes} min |"), (
+        f"README.md gives another time for {info.path.name} than its first cell "
+        f"({info.minutes} min): {row}")
+
+
+@pytest.mark.parametrize("info", [info for info in outline.course_notebooks()
+                                  if (ROOT / "exercises" / info.path.name).exists()],
+                         ids=lambda info: info.path.name)
+def test_notebook_links_its_exercise_set(info):
+    """A learner finishes a notebook and should find its exercises from there."""
+    text = "".join(c.source for c in nbformat.read(info.path, as_version=4).cells
+                   if c.cell_type == "markdown")
+    assert f"](../exercises/{info.path.name})" in text, (
+        f"{info.path.name} should link its exercise set ../exercises/{info.path.name}")

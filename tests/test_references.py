@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import references
+from course_lib import outline, references
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,15 +50,14 @@ def distinctive(value: float) -> bool:
 
 
 def code_sources():
-    for path in sorted((ROOT / "course_lib").glob("*.py")):
+    for path in sorted((ROOT / "course_lib").rglob("*.py")):
         if path.name != "references.py":
             yield path, path.read_text()
-    for folder in ("notebooks", "exercises"):
-        for path in sorted((ROOT / folder).glob("*.ipynb")):
-            cells = json.loads(path.read_text())["cells"]
-            code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-            yield path, "\n".join(line for line in code.splitlines()
-                                  if not line.lstrip().startswith(("%", "!")))
+    for path in outline.every_notebook(ROOT):
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        yield path, "\n".join(line for line in code.splitlines()
+                              if not line.lstrip().startswith(("%", "!")))
 
 
 def test_no_published_number_is_typed_outside_the_table():

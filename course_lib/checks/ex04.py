@@ -1,0 +1,104 @@
+"""Checks for exercises/04_how_compute_scales.ipynb: compute, time, money, best split."""
+
+from __future__ import annotations
+
+import math
+
+from course_lib import references
+from course_lib.checks import (
+    NO_BACKWARD,
+    Wrong,
+    as_number,
+    call,
+    compare,
+    task,
+)
+from course_lib.checks import summary as _summary
+
+
+@task("Task 1 · Double the model, double the data")
+def doubling_factor(answer) -> str:
+    compare(answer, 4, [(2, "Both N and D doubled: compute is proportional to each of them."),
+                        (8, "Compute is 6 N D: the 6 stays, only N and D doubled.")])
+    return "compute grows with the product N x D."
+
+
+def _days(model: str, chip: str, mfu: float) -> float:
+    n = references.value(f"{model}.params")
+    d = references.value(f"{model}.training_tokens")
+    return 6 * n * d / (references.value(f"{chip}.peak_flops") * mfu) / 86_400
+
+
+@task("Task 2 · Accelerator-days of a training run")
+def accelerator_days(answer, model: str, chip: str, mfu: float) -> str:
+    expected = _days(model, chip, mfu)
+    compare(answer, expected, [
+        (expected * mfu, "You left out the utilisation: a chip reaches only a fraction "
+                         "(MFU) of its peak, so the run takes longer than at peak."),
+        (expected * mfu * mfu, "Multiply the peak by the utilisation; do not divide by it."),
+        (expected * 24, "That looks like hours: the task asks for days."),
+        (expected * 86_400, "That looks like seconds: the task asks for days."),
+        (expected / 3, NO_BACKWARD)])
+    return "spread over thousands of accelerators, that is weeks of wall-clock time."
+
+
+@task("Task 3 · The price of the run")
+def run_dollars(answer, model: str, chip: str, mfu: float, price_key: str) -> str:
+    days = _days(model, chip, mfu)
+    price = references.value(price_key)
+    expected = days * 24 * price
+    compare(answer, expected, [
+        (days * price, "The price is per accelerator-HOUR: convert days to hours."),
+        (expected * mfu, "You left out the utilisation: the run takes longer than at peak.")])
+    return "and that is one run: experiments and failed runs come on top."
+
+
+@task("Task 4 · Compute-optimal split at a fixed ratio")
+def compute_optimal(function) -> str:
+    for c, ratio in ((1e21, 20.0), (4e18, 10.0), (3e24, 25.0)):
+        result = call(function, c, ratio, name="compute_optimal")
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise Wrong("compute_optimal must return a pair (n_params, n_tokens).")
+        n, d = (as_number(x, "each value") for x in result)
+        expected_n = math.sqrt(c / (6 * ratio))
+        if math.isclose(n, ratio * expected_n, rel_tol=0.02) and math.isclose(
+                d, expected_n, rel_tol=0.02):
+            raise Wrong("N and D are swapped: return (n_params, n_tokens).")
+        compare(n, expected_n, [
+            (math.sqrt(c / ratio), "Your N ignores the 6 in C = 6 N D."),
+            (math.sqrt(c / (2 * ratio)), "Training is 6 N D, not 2 N D."),
+            (c / (6 * ratio), "Solve C = 6 N (ratio N) for N: N appears twice, so take a "
+                              "square root.")], name=f"n_params for C={c:g}, ratio {ratio:g}")
+        compare(d, ratio * expected_n, name=f"n_tokens for C={c:g}, ratio {ratio:g}")
+        compare(6 * n * d, c, name="6 N D of your pair (it must spend the whole budget)")
+    return "N and D both grow as the square root of the budget."
+
+
+def _closed_form(c: float, fit) -> float:
+    g = (fit.alpha * fit.A / (fit.beta * fit.B)) ** (1 / (fit.alpha + fit.beta))
+    return g * (c / 6) ** (fit.beta / (fit.alpha + fit.beta))
+
+
+@task("Task 5 · The best split from the scaling law")
+def best_split(function, fit) -> str:
+    for c in (1e20, 3e23, 1e26):
+        result = call(function, c, fit, name="best_split")
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise Wrong("best_split must return a pair (n_params, n_tokens).")
+        n, d = (as_number(x, "each value") for x in result)
+        expected = _closed_form(c, fit)
+        if math.isclose(d, expected, rel_tol=0.05):
+            raise Wrong("N and D are swapped: return (n_params, n_tokens).")
+        compare(n, expected, [(_closed_form(3 * c, fit), "Your budget looks like C = 2 N D: "
+                                                          "training is 6 N D.")],
+                rel=0.05, name=f"n_params for C={c:g}")
+        compare(6 * n * d, c, rel=0.02, name="6 N D of your pair (it must spend the budget)")
+    return "the lowest-loss model for each budget, within 5% of the closed form."
+
+
+CHECKS = (doubling_factor, accelerator_days, run_dollars, compute_optimal, best_split)
+
+
+def summary() -> None:
+    """Print the latest result of every task in this set, and the score."""
+    print(_summary(__name__, [check.title for check in CHECKS]))

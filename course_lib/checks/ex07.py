@@ -1,0 +1,115 @@
+"""Checks for exercises/07_hardware.ipynb: the roofline, arithmetic intensity, on-device speed."""
+
+from __future__ import annotations
+
+from course_lib import references
+from course_lib.checks import (
+    BITS,
+    MACS,
+    Wrong,
+    call,
+    compare,
+    require,
+    task,
+)
+from course_lib.checks import summary as _summary
+
+_BYTES = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5}
+
+
+def _ridge(chip: str) -> float:
+    return references.value(f"{chip}.peak_flops") / references.value(f"{chip}.bandwidth")
+
+
+@task("Task 1 · The ridge point of a chip")
+def ridge_point(answer, chip: str) -> str:
+    expected = _ridge(chip)
+    compare(answer, expected, [
+        (1 / expected, "Upside down: the ridge point is FLOP/s divided by bytes/s, in FLOP "
+                       "per byte."),
+        (expected / 8, BITS)])
+    return "a step needs this many FLOPs per byte moved to keep the chip's arithmetic busy."
+
+
+@task("Task 2 · Arithmetic intensity of a matmul")
+def matmul_intensity(function) -> str:
+    for m, k, n, width in ((64, 32, 16, 4), (1, 512, 256, 2), (128, 128, 128, 1)):
+        flops = 2 * m * k * n
+        values = m * k + k * n + m * n
+        expected = flops / (width * values)
+        got = call(function, m, k, n, width, name="matmul_intensity")
+        compare(got, expected, [
+            (expected / 2, MACS),
+            (flops / (width * (m * k + k * n)), "You left out the output: the m x n result "
+                                                "is written to memory too."),
+            (expected / 8, BITS),
+            (flops / values, "You counted values, not bytes: multiply by bytes_per_value."),
+            (1 / expected, "Upside down: intensity is FLOPs per byte.")],
+            name=f"matmul_intensity({m}, {k}, {n}, {width})")
+    return "a matrix-vector product (m = 1) has the lowest intensity: that is decoding."
+
+
+@task("Task 3 · Decoding on the roofline")
+def decode_intensity(intensity, regime, batch_size: int, precision: str, chip: str) -> str:
+    expected = 2 * batch_size / _BYTES[precision]
+    compare(intensity, expected, [
+        (2 / _BYTES[precision], "That is one sequence: the batch shares each weight read, "
+                                "so FLOPs grow with the batch and bytes do not."),
+        (expected * _BYTES[precision] / 4, "That is fp32: use the bytes of the precision "
+                                           "asked for."),
+        (expected / 8, BITS), (expected / 2, MACS)], name="decode_intensity")
+    require(regime, "decode_regime")
+    want = "memory-bound" if expected < _ridge(chip) else "compute-bound"
+    if str(regime).strip().lower().replace(" ", "-") != want:
+        raise Wrong("decode_regime: compare your intensity with the chip's ridge point "
+                    "(task 1), and answer 'memory-bound' or 'compute-bound'.")
+    return "the weights are read once per step whatever the batch: batching is the lever."
+
+
+@task("Task 4 · Tokens per second on a phone")
+def phone_tokens_per_second(answer, model: str, device: str, precision: str) -> str:
+    weight_bytes = references.value(f"{model}.params") * _BYTES[precision]
+    bandwidth = references.value(f"{device}.bandwidth")
+    expected = bandwidth / weight_bytes
+    compare(answer, expected, [
+        (expected / 8, BITS),
+        (expected * _BYTES[precision] / 2, "That is for 16-bit weights: use the precision "
+                                           "asked for."),
+        (expected * _BYTES[precision], "You counted one byte per weight: use the precision "
+                                       "asked for.")])
+    return "an upper bound: every token must read every weight once."
+
+
+@task("Task 5 · When does batched decoding become compute-bound?")
+def compute_bound_batch(function) -> str:
+    # (weight bytes, FLOPs per token, KV bytes per token, context, ridge point): two reach
+    # the ridge point at some batch size, one never does.
+    cases = ((14e9, 14e9, 131_072, 100, 295.0), (2e9, 2.2e9, 65_536, 4000, 150.0),
+             (1e9, 1e9, 16_384, 100, 300.0))
+    for weights, flops, kv_per_token, context, ridge in cases:
+        kv = kv_per_token * context
+        expected = None if flops <= ridge * kv else ridge * weights / (flops - ridge * kv)
+        got = call(function, weights, flops, kv_per_token, context, ridge,
+                   name="compute_bound_batch")
+        where = f"compute_bound_batch(context={context})"
+        if expected is None:
+            if got is not None:
+                raise Wrong(f"{where}: here the KV reads alone keep decoding below the ridge "
+                            "point at any batch size: return None.")
+            continue
+        if got is None:
+            raise Wrong(f"{where}: returned None, but a large enough batch does reach the "
+                        "ridge point here.")
+        compare(got, expected, [(ridge * weights / flops, "You left out the KV cache: each "
+                                 "sequence also reads its own keys and values every step.")],
+                name=where)
+    return "at long contexts the KV cache, not the weights, decides: no batch size helps."
+
+
+CHECKS = (ridge_point, matmul_intensity, decode_intensity, phone_tokens_per_second,
+          compute_bound_batch)
+
+
+def summary() -> None:
+    """Print the latest result of every task in this set, and the score."""
+    print(_summary(__name__, [check.title for check in CHECKS]))
