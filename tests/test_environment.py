@@ -10,7 +10,7 @@ from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parent.parent
 # conda-forge names that differ from the PyPI names in pyproject.toml.
-CONDA_TO_PIP = {"pytorch-cpu": "torch"}
+CONDA_TO_PIP = {"pytorch-cpu": "torch", "playwright-python": "playwright"}
 NOT_PACKAGES = {"python", "pip"}
 
 
@@ -77,6 +77,8 @@ def test_conda_forge_only_and_cpu_only_pytorch():
 def test_widget_manager_majors_match_jupyterlab():
     """ipywidgets 8 renders in JupyterLab 4 only with jupyterlab_widgets 3 (else: text only)."""
     for reqs in (pyproject_requirements(), conda_requirements()):
+        missing = {"ipywidgets", "jupyterlab", "jupyterlab-widgets"} - set(reqs)
+        assert not missing, f"not listed (sliders would show as plain text): {sorted(missing)}"
         assert "8.0" in reqs["ipywidgets"] and "9.0" not in reqs["ipywidgets"]
         assert "4.0" in reqs["jupyterlab"] and "5.0" not in reqs["jupyterlab"]
         assert "3.0" in reqs["jupyterlab-widgets"] and "4.0" not in reqs["jupyterlab-widgets"]

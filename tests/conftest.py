@@ -1,0 +1,112 @@
+"""Fixtures shared by the tests that need a running JupyterLab (test_lab_server, test_browser).
+
+`lab_server` starts the course's JupyterLab exactly as the README says (`make lab`), on a
+free loopback port, without a browser, with its runtime files, settings and workspaces in
+a temporary folder so that a learner's own JupyterLab state neither leaks in nor changes.
+One server serves every test of the session that asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "course-test-token"
+# A loaded 2-core CI machine can take a while to import JupyterLab's server extensions.
+START_SECONDS = 180
+# Settings written into the test server's own settings folder. No news or update
+# pop-ups covering the notebook, and every cell kept in the page (JupyterLab 4 otherwise
+# detaches cells scrolled out of view, which a browser test would then not find).
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
+                                                    "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A running JupyterLab: its base address and the token that opens it."""
+
+    base: str
+    token: str = TOKEN
+
+    def url(self, path: str) -> str:
+        """`path` on this server, with the token (what a learner's browser would open)."""
+        return f"{self.base}{path}{'&' if '?' in path else '?'}token={self.token}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        with urllib.request.urlopen(self.url(path), timeout=5) as response:
+            return response.status, response.read().decode()
+
+
+def write_settings(folder: Path) -> None:
+    for plugin, values in LAB_SETTINGS.items():
+        package, name = plugin.rsplit("/", 1)
+        path = folder / package / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop make and the server it started (one process group), whatever state they are in."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory) -> Iterator[Lab]:
+    state = tmp_path_factory.mktemp("jupyter")
+    write_settings(state / "settings")
+    port = free_port()
+    flags = (f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 "
+             f"--IdentityProvider.token={TOKEN}")
+    # Kernels inherit this environment, COURSE_FAST and COURSE_CACHE_DIR (conftest.py) included.
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"))
+    env.pop("COURSE_WIDGETS", None)  # kernels decide live or static themselves, as for a learner
+    process = subprocess.Popen(["make", "-s", "lab", f"LAB_FLAGS={flags}"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    lab = Lab(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"make lab exited early:\n{process.stdout.read().decode()}")
+            try:
+                lab.get("/api/status")
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"JupyterLab did not answer within {START_SECONDS} s")
+        yield lab
+    finally:
+        stop(process)
