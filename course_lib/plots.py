@@ -71,8 +71,10 @@ def fmt(value: float, unit: str = "") -> str:
         text = "0"
     elif abs(value) < 1e4 and float(value).is_integer():
         text = str(int(value))
-    elif 1e-3 <= abs(value) < 1e4:
+    elif 1e-3 <= abs(value) < 100:
         text = f"{value:.3g}"
+    elif 100 <= abs(value) < 1e4:  # .3g would write 9510.3 as 9.51e+03
+        text = f"{value:.0f}"
     else:
         mantissa, _, exponent = f"{value:.2e}".partition("e")
         text = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"

@@ -1,4 +1,7 @@
-"""Fixtures shared by the tests that need a running JupyterLab (test_lab_server, test_browser).
+"""Fixtures shared by several test modules.
+
+`torch_threads` and `tiny_data` serve the model tests: PyTorch kept to the CPUs this process
+may use, and a tiny deterministic corpus that trains in seconds.
 
 `lab_server` starts the course's JupyterLab exactly as the README says (`make lab`), on a
 free loopback port, without a browser, with its runtime files, settings and workspaces in
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from course_lib import data, runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "course-test-token"
@@ -110,3 +115,20 @@ def lab_server(tmp_path_factory) -> Iterator[Lab]:
         yield lab
     finally:
         stop(process)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def torch_threads() -> None:
+    """Honour COURSE_THREADS (or the CPU quota): oversubscribed threads crawl on shared CPUs."""
+    runtime.configure_threads()
+
+
+@pytest.fixture(scope="session")
+def fox_corpus() -> data.Corpus:
+    """A tiny, repetitive text: models learn it within a few steps."""
+    return data.Corpus("fox", "the quick brown fox jumps over the lazy dog. " * 120, "test")
+
+
+@pytest.fixture(scope="module")
+def tiny_data(fox_corpus: data.Corpus) -> data.TokenData:
+    return data.prepare(fox_corpus, block_size=16)

@@ -5,20 +5,8 @@ import math
 import pytest
 import torch
 
-from course_lib import compression, costs, data, flops, references, runtime, training
+from course_lib import compression, costs, data, flops, references, training
 from course_lib.model import ModelConfig, TinyGPT
-
-TEXT = "the quick brown fox jumps over the lazy dog. " * 120
-
-
-@pytest.fixture(autouse=True, scope="module")
-def threads():
-    runtime.configure_threads()
-
-
-@pytest.fixture(scope="module")
-def tiny_data():
-    return data.prepare(data.Corpus("fox", TEXT, "test"), block_size=16)
 
 
 def tiny_model(vocab_size: int, **overrides) -> TinyGPT:

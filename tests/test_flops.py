@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from course_lib import flops, runtime
+from course_lib import flops
 from course_lib.model import ModelConfig, TinyGPT
 
 CONFIGS = [
@@ -15,10 +15,6 @@ CONFIGS = [
     (ModelConfig(vocab_size=65, n_layer=6, n_head=8, n_embd=64, block_size=128), 1, 128),
 ]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def threads():
-    runtime.configure_threads()
 
 
 def make(config: ModelConfig, batch: int, seq_len: int):

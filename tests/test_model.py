@@ -3,15 +3,10 @@
 import pytest
 import torch
 
-from course_lib import runtime
 from course_lib.model import KVCache, ModelConfig, TinyGPT
 
 VOCAB = 37
 
-
-@pytest.fixture(autouse=True, scope="module")
-def threads():
-    runtime.configure_threads()
 
 
 def small(**overrides) -> ModelConfig:

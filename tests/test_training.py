@@ -6,21 +6,8 @@ import math
 import pytest
 import torch
 
-from course_lib import data, runtime, training
+from course_lib import training
 from course_lib.model import ModelConfig, TinyGPT
-
-TEXT = "the quick brown fox jumps over the lazy dog. " * 120
-
-
-@pytest.fixture(autouse=True, scope="module")
-def threads():
-    """Honour COURSE_THREADS (or the CPU quota): oversubscribed threads crawl on shared CPUs."""
-    runtime.configure_threads()
-
-
-@pytest.fixture(scope="module")
-def tiny_data():
-    return data.prepare(data.Corpus("fox", TEXT, "test"), block_size=16)
 
 
 def tiny_model(tiny_data, **overrides) -> TinyGPT:
@@ -92,12 +79,12 @@ def test_same_seed_same_run(tiny_data):
     assert runs[0] == runs[1]
 
 
-def test_vocab_mismatch_is_a_clear_error(tiny_data):
+def test_vocab_mismatch_is_a_clear_error(tiny_data, fox_corpus):
     model = tiny_model(tiny_data, vocab_size=tiny_data.tokenizer.vocab_size + 1)
     with pytest.raises(ValueError, match="vocab_size"):
         training.train(model, tiny_data, quick_config(), progress=False, live_plot=False)
     with pytest.raises(TypeError, match="TokenData"):
-        training.train(model, data.Corpus("fox", TEXT, "test"), quick_config(), progress=False)
+        training.train(model, fox_corpus, quick_config(), progress=False)
 
 
 def test_fused_optimizer_where_available_and_foreach_otherwise(tiny_data):

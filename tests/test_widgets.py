@@ -191,3 +191,11 @@ def test_benchmark_script_imports():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # defines functions; main() only runs as a script
     assert callable(module.main)
+
+
+@pytest.mark.parametrize("value, shown", [(0, "0"), (0.38, "0.38"), (12, "12"), (99.5, "99.5"),
+                                          (9510.3, "9510"), (4096, "4096"), (15000, "1.5e4"),
+                                          (3.14e23, "3.14e23"), (0.0004, "4e-4")])
+def test_numbers_read_as_a_person_writes_them(value, shown):
+    # Never Python's "9.51e+03" or "1.5e+04": learners read these in every readout.
+    assert plots.fmt(value) == shown
