@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.course-installed
+BROWSER_STAMP := $(VENV)/.browser-test-installed
 # Extra flags for `jupyter lab` (the tests pass --no-browser and a free port).
 LAB_FLAGS ?=
 # Containers and lab images often run as root, where JupyterLab refuses to start without this.
@@ -28,7 +29,13 @@ $(STAMP): pyproject.toml tools/bootstrap.py
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(LAB_FLAGS)
 
-test: $(STAMP)
+# Playwright drives the browser test; only `make test` needs it, so `make lab` skips it.
+$(BROWSER_STAMP): $(STAMP)
+	@echo "Adding Playwright for the browser test..."
+	@$(BIN)/python -m pip install -qq -e ".[test,browser]"
+	@touch $@
+
+test: $(STAMP) $(BROWSER_STAMP)
 	@$(BIN)/ruff check course_lib tests tools benchmarks
 	COURSE_FAST=1 $(BIN)/python -m pytest
 

@@ -27,7 +27,7 @@ from course_lib import costs
 sync_api = pytest.importorskip(
     "playwright.sync_api",
     reason="browser test skipped: Playwright for Python is not installed "
-           "(pip install -e '.[test]', or make test, installs it)")
+           "(make test installs it; by hand: pip install -e '.[test,browser]')")
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "build" / "screenshots"

@@ -10,7 +10,7 @@ from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parent.parent
 # conda-forge names that differ from the PyPI names in pyproject.toml.
-CONDA_TO_PIP = {"pytorch-cpu": "torch", "playwright-python": "playwright"}
+CONDA_TO_PIP = {"pytorch-cpu": "torch"}
 NOT_PACKAGES = {"python", "pip"}
 
 
@@ -19,6 +19,8 @@ def normalise(name: str) -> str:
 
 
 def pyproject_requirements() -> dict[str, SpecifierSet]:
+    """The course's and the tests' requirements; the "browser" extra (Playwright, only for
+    tests/test_browser.py, installed by `make test`) stays out of the learners' environment."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     lines = project["dependencies"] + project["optional-dependencies"]["test"]
     return {normalise(Requirement(line).name): Requirement(line).specifier for line in lines}
