@@ -16,6 +16,7 @@ import argparse
 import html
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -24,6 +25,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -103,10 +105,24 @@ class PeakMemory:
         return self.peak
 
 
+def kernel_config(sockets: str) -> Config:
+    """Talk to the kernel over Unix sockets in `sockets` where the system has them: over
+    TCP, ipykernel warns at every start that the traffic is unencrypted."""
+    if os.name != "posix":
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}})
+
+
 def execute(path: Path) -> tuple[nbformat.NotebookNode, float, int | None]:
     notebook = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
+        return run_notebook(notebook, path, kernel_config(sockets))
+
+
+def run_notebook(notebook: nbformat.NotebookNode, path: Path, config: Config
+                 ) -> tuple[nbformat.NotebookNode, float, int | None]:
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(path.parent)}}, config=config)
     memory = PeakMemory()
     client.on_cell_executed = lambda **_: memory.after_cell(client)
     # The kernel's pid is known once it starts: read it as soon as the first cell begins.
