@@ -4,6 +4,7 @@ Outputs in git make diffs unreadable and can leak a machine's paths; a
 missing kernelspec greets the learner with a kernel-picker dialog.
 """
 
+import ast
 from pathlib import Path
 
 import nbformat
@@ -62,3 +63,31 @@ def test_notebook_links_its_exercise_set(info):
                    if c.cell_type == "markdown")
     assert f"](../exercises/{info.path.name})" in text, (
         f"{info.path.name} should link its exercise set ../exercises/{info.path.name}")
+
+
+def definitions(path: Path) -> set[str]:
+    """Names of the functions and classes a notebook's code cells define."""
+    cells = nbformat.read(path, as_version=4).cells
+    code = "\n".join(line for c in cells if c.cell_type == "code" for line in c.source.splitlines()
+                     if not line.lstrip().startswith(("%", "!")))
+    return {node.name for node in ast.walk(ast.parse(code))
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
+def test_notebooks_import_code_instead_of_copying_it():
+    # A helper defined twice drifts apart; the library is where shared code lives.
+    library = set()
+    for module in (ROOT / "course_lib").rglob("*.py"):
+        library |= definitions_in_source(module.read_text())
+    seen: dict[str, str] = {}
+    for info in outline.course_notebooks():
+        for name in definitions(info.path):
+            assert name not in library, f"{info.path.name} defines {name}, which course_lib has"
+            assert name not in seen, f"{name} is defined in {seen[name]} and {info.path.name}"
+            seen[name] = info.path.name
+
+
+def definitions_in_source(text: str) -> set[str]:
+    """A module's public top-level functions and classes (methods may share a common name)."""
+    return {node.name for node in ast.parse(text).body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_")}
