@@ -181,8 +181,10 @@ def draw_lifecycle(ax, scenario, metric: str = "usd") -> str:
         level = costs.cumulative(scenario, [day], metric)[0][0]
         ax.axvline(day, color="0.4", ls=":", lw=1)
         ax.scatter([day], [level], color="k", zorder=4)
-        ax.annotate(f"crossover: {costs.format_days(day)}", (day, level), xytext=(6, 6),
-                    textcoords="offset points", fontsize=8)
+        right = day > 0.6 * scenario.horizon_days  # label on the left, inside the axes
+        ax.annotate(f"crossover: {costs.format_days(day)}", (day, level),
+                    xytext=(-6 if right else 6, 6), textcoords="offset points", fontsize=8,
+                    ha="right" if right else "left")
         title = f"Inference overtakes training after {costs.format_days(day)}"
     elif day is not None:
         title = f"Inference overtakes training after {costs.format_days(day)} (past the horizon)"
@@ -192,7 +194,8 @@ def draw_lifecycle(ax, scenario, metric: str = "usd") -> str:
     ax.set_ylabel(f"cumulative spend ({costs.METRIC_UNITS[metric]})")
     si_axis(ax, "y")
     ax.set_xlim(0, scenario.horizon_days)
-    ax.set_ylim(bottom=0)
+    # Headroom above the highest line, so the legend never hides a flat training line.
+    ax.set_ylim(0, 1.3 * max(np.max(train), np.max(serve)))
     ax.legend(fontsize=8, loc="upper left")
     ax.set_title(title, fontsize=10)
     return title

@@ -199,3 +199,12 @@ def test_benchmark_script_imports():
 def test_numbers_read_as_a_person_writes_them(value, shown):
     # Never Python's "9.51e+03" or "1.5e+04": learners read these in every readout.
     assert plots.fmt(value) == shown
+
+
+@pytest.mark.parametrize("preset", list(costs.presets()))
+def test_lifecycle_figure_leaves_room_for_its_legend(preset):
+    # The legend sits top left: without headroom it hides a flat training line (open_8b).
+    fig, (ax,) = plots.new_figure()
+    plots.draw_lifecycle(ax, costs.presets()[preset])
+    highest = max(line.get_ydata().max() for line in ax.get_lines() if len(line.get_ydata()) > 2)
+    assert ax.get_ylim()[1] >= 1.2 * highest
