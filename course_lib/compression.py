@@ -51,7 +51,7 @@ from course_lib import (
     validate,
     widgets,
 )
-from course_lib.data import TokenData, get_batch
+from course_lib.data import TokenData
 from course_lib.model import ModelConfig, TinyGPT
 
 BITS = (8, 4)
@@ -133,7 +133,6 @@ def _float_weight(layer: nn.Module) -> torch.Tensor:
     return layer.dequantized_weight() if isinstance(layer, QuantizedLinear) else layer.weight
 
 
-@torch.no_grad()
 def validation_loss(model: TinyGPT, data: TokenData, batches: int | None = None,
                     batch_size: int = 32, seed: int = 0) -> float:
     """Mean cross-entropy (nats per token) on `batches` random validation windows.
@@ -142,19 +141,9 @@ def validation_loss(model: TinyGPT, data: TokenData, batches: int | None = None,
     difference between two models is not sampling noise.
     """
     _check_model(model)
-    batches = runtime.pick(40, 6) if batches is None else batches
-    if isinstance(batches, bool) or not isinstance(batches, int) or batches < 1:
-        raise ValueError(f"batches must be a whole number >= 1, got {batches!r}")
-    generator = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    total = 0.0
-    for _ in range(batches):
-        x, y = get_batch(data.val, batch_size, model.config.block_size, generator)
-        total += model(x.to(device), y.to(device))[1].item()
-    model.train(was_training)
-    return total / batches
+    batches = validate.whole("batches", runtime.pick(40, 6) if batches is None else batches)
+    return training.mean_loss(model, data.val, batches, batch_size,
+                              torch.Generator().manual_seed(seed))
 
 
 @dataclass(frozen=True)
@@ -357,11 +346,9 @@ def quantize(model: TinyGPT, bits: int = 8) -> TinyGPT:
 
 def _check_prunable(model, amount) -> None:
     _check_model(model)
-    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not (
-        0 <= amount < 1
-    ):
-        raise ValueError(f"amount must be in [0, 1) (the fraction of weights to remove; "
-                         f"1 would remove them all), got {amount!r}")
+    # Below 1: removing every weight would leave no model.
+    validate.positive("amount (the fraction of weights to remove)", amount, allow_zero=True,
+                      below=1)
     if is_quantized(model):
         raise ValueError("model is quantized: prune the float32 model first, then quantize")
 
@@ -570,14 +557,10 @@ def payback(teacher: costs.Scenario, student_params: float, distillation_tokens:
     """
     if not isinstance(teacher, costs.Scenario):
         raise TypeError(f"teacher must be a costs.Scenario, got {type(teacher).__name__}")
-    if isinstance(student_params, bool) or not isinstance(student_params, (int, float)) or \
-            not 0 < student_params < teacher.n_params:
+    if validate.positive("student_params", student_params) >= teacher.n_params:
         raise ValueError(f"student_params must be > 0 and smaller than the teacher's "
                          f"{plots.fmt(teacher.n_params)} parameters, got {student_params!r}")
-    if isinstance(distillation_tokens, bool) or not isinstance(distillation_tokens,
-                                                               (int, float)) \
-            or not distillation_tokens > 0:
-        raise ValueError(f"distillation_tokens must be > 0, got {distillation_tokens!r}")
+    validate.positive("distillation_tokens", distillation_tokens)
     student = teacher.replace(n_params=student_params, training_tokens=distillation_tokens)
     # The teacher's forward passes over the same tokens cost 2/6 of training it on them.
     forward_share = (references.value("flops.forward_per_param_token")

@@ -155,6 +155,12 @@ def retrain_period_days(s: Scenario) -> float:
     return math.inf if s.retrains_per_year == 0 else DAYS_PER_YEAR / s.retrains_per_year
 
 
+def training_runs(days, period_days: float) -> np.ndarray:
+    """Training runs paid by each of `days`: the first at day 0, then one just after each
+    `period_days` (so day P still has one run, day P + 1 two)."""
+    return np.maximum(1, np.ceil(np.asarray(days, dtype=float) / period_days))
+
+
 def cumulative(s: Scenario, days, metric: str = "usd") -> tuple[np.ndarray, np.ndarray]:
     """Cumulative (training, inference) spend at each day in `days`.
 
@@ -165,7 +171,7 @@ def cumulative(s: Scenario, days, metric: str = "usd") -> tuple[np.ndarray, np.n
     t = np.asarray(days, dtype=float)
     if t.size and (not np.all(np.isfinite(t)) or t.min() < 0):
         raise ValueError("days must be finite and >= 0")
-    runs = np.maximum(1, np.ceil(t / retrain_period_days(s)))
+    runs = training_runs(t, retrain_period_days(s))
     return runs * training_cost(s)[metric], t * inference_cost_per_day(s)[metric]
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from course_lib import runtime
+from course_lib import runtime, validate
 
 DEFAULT_CORPUS_CHARS = 2_000_000  # about 2 MB: enough for 2000 iterations of 12 x 64 tokens
 MIN_CORPUS_CHARS = 1_000_000
@@ -96,8 +96,7 @@ def stdlib_corpus(max_chars: int = DEFAULT_CORPUS_CHARS, root: Path | None = Non
 
     Each file is preceded by a `# file: <path>` line. Same Python, same text.
     """
-    if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
-        raise ValueError(f"max_chars must be a whole number >= 1, got {max_chars!r}")
+    validate.whole("max_chars", max_chars)
     root = Path(root or sysconfig.get_paths()["stdlib"])
     pieces, total = [], 0
     for path in stdlib_source_files(root):
@@ -255,8 +254,7 @@ def prepare(corpus: Corpus, block_size: int, val_fraction: float = 0.1) -> Token
     Both parts must hold more than `block_size` tokens (one input block plus the
     next-token target).
     """
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a whole number >= 1, got {block_size!r}")
+    validate.whole("block_size", block_size)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
     tokenizer = CharTokenizer.from_text(corpus.text)
@@ -278,8 +276,7 @@ def get_batch(
     tokens: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`batch_size` random windows: inputs x and targets y (x shifted left by one token)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    validate.whole("batch_size", batch_size)
     if len(tokens) < block_size + 1:
         raise ValueError(
             f"tokens must hold at least block_size + 1 = {block_size + 1} ids, got {len(tokens)}"

@@ -189,9 +189,7 @@ def fit_allreduce(message_bytes, seconds, world_size: int) -> dict:
     if x.shape != y.shape or x.size < 2 or len(np.unique(x)) < 2:
         raise ValueError("message_bytes and seconds must be equally long, with at least two "
                          f"different sizes; got {x.size} sizes and {y.size} times")
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 2:
-        raise ValueError(f"world_size must be a whole number >= 2, got {world_size!r}")
-    p = world_size
+    p = validate.whole("world_size", world_size, lowest=2)
     slope, intercept = np.polyfit(2 * (p - 1) / p * x, y, 1)
     if slope <= 0:
         raise ValueError("the measured times do not grow with message size: measure larger "
@@ -214,11 +212,7 @@ def check_world_size(world_size: int, oversubscribe: bool = False) -> int:
     oversubscribe=True allows more workers than cores (they take turns: right results,
     meaningless timings), e.g. to try 2 workers on a 1-CPU Binder.
     """
-    if isinstance(world_size, bool) or not isinstance(world_size, int):
-        raise TypeError(f"world_size must be a whole number, got {world_size!r}")
-    if world_size < 1:
-        raise ValueError(f"world_size must be >= 1 (the number of worker processes), "
-                         f"got {world_size}")
+    validate.whole("world_size (the number of worker processes)", world_size)
     cpus = runtime.available_cpus()
     if world_size * THREADS_PER_WORKER > cpus and not oversubscribe:
         raise ValueError(
@@ -242,9 +236,7 @@ def check_port(port: int | None) -> int:
     """`port` if it is free on 127.0.0.1; a free port if `port` is None."""
     if port is None:
         return free_port()
-    if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
-        raise ValueError(f"port must be None (pick a free one) or a whole number in "
-                         f"1024..65535, got {port!r}")
+    validate.whole("port (or None for a free one)", port, lowest=1024, highest=65535)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind((_HOST, port))
@@ -508,8 +500,7 @@ def measure_allreduce(sizes_bytes=SWEEP_BYTES, world_size: int = 2, repeats: int
     them to fit_allreduce to get this machine's latency and bandwidth.
     """
     sizes = _check_sizes(sizes_bytes)
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a whole number >= 1, got {repeats!r}")
+    validate.whole("repeats", repeats)
     per_rank = launch(_allreduce_worker, world_size, (sizes, repeats), port=port,
                       timeout_s=timeout_s, oversubscribe=oversubscribe)
     return _summarise_sweep(per_rank, sizes, world_size)
@@ -654,8 +645,7 @@ def train_data_parallel(world_size: int, train_config=None, model_config=None, d
         raise ValueError(f"train_config.batch_size (the global batch, {train_config.batch_size})"
                          f" must be divisible by world_size={world_size}, so that every worker "
                          f"gets the same number of sequences")
-    if isinstance(probe_steps, bool) or not isinstance(probe_steps, int) or probe_steps < 1:
-        raise ValueError(f"probe_steps must be a whole number >= 1, got {probe_steps!r}")
+    validate.whole("probe_steps", probe_steps)
     sizes = _check_sizes(sweep_bytes) if len(sweep_bytes) else []
     per_rank = launch(_ddp_worker, world_size,
                       (data.train.numpy(), model_config, train_config, probe_steps,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from course_lib import validate
+
 # --- Compute: sustained matmul FLOP/s ----------------------------------------------------------
 
 DEFAULT_MATMUL_SIZES = (256, 512, 1024)
@@ -44,10 +46,12 @@ def measure_matmul_flops(
     held back by overheads, large ones by memory traffic, so the median is a fair
     "what this CPU does on a good matmul" figure. Uses torch's current thread count.
     """
-    if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
-        raise ValueError(f"sizes must be whole numbers >= 1, got {sizes!r}")
-    if min_seconds <= 0 or rounds < 1:
-        raise ValueError(f"min_seconds must be > 0 and rounds >= 1, got {min_seconds}, {rounds}")
+    if not sizes:
+        raise ValueError("sizes must name at least one matrix size")
+    for n in sizes:
+        validate.whole("each of sizes", n)
+    validate.positive("min_seconds", min_seconds)
+    validate.whole("rounds", rounds)
     generator = torch.Generator().manual_seed(0)
     results = []
     for n in sizes:
@@ -105,11 +109,8 @@ def measure_memory_bandwidth(megabytes: float = 256, repeats: int = 7,
     or the copy measures the cache instead of main memory. device="cuda" measures a GPU's
     memory (the clock waits for the GPU to finish each copy).
     """
-    if isinstance(megabytes, bool) or not isinstance(megabytes, (int, float)) \
-            or not 0 < megabytes < float("inf"):  # also refuses NaN
-        raise ValueError(f"megabytes must be a number > 0, got {megabytes!r}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a whole number >= 1, got {repeats!r}")
+    validate.positive("megabytes", megabytes)
+    validate.whole("repeats", repeats)
     where = torch.device(device)
     count = max(1, int(megabytes * 1e6) // 4)  # float32 values
     source = torch.ones(count, device=where)  # not torch.rand: leave the random state alone

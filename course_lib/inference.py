@@ -28,7 +28,6 @@ A prompt longer than `block_size` is cut to its last `block_size` tokens.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Iterator, Sequence
@@ -47,32 +46,17 @@ PREFILL, DECODE, SLIDE = "prefill", "decode", "slide"
 # --- Checking the request ---------------------------------------------------------------
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def check_request(vocab_size: int, block_size: int, max_new_tokens: int, temperature: float,
                   top_k: int | None, context_keep: int | None, seed: int) -> int:
     """Raise a ValueError/TypeError naming the bad parameter; return the context_keep to use."""
-    if not _is_int(max_new_tokens):
-        raise TypeError(f"max_new_tokens must be a whole number, got {max_new_tokens!r}")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise TypeError(f"temperature must be a number >= 0, got {temperature!r}")
-    if not math.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be a finite number >= 0 (0 means greedy), "
-                         f"got {temperature}")
-    if top_k is not None and (not _is_int(top_k) or not 1 <= top_k <= vocab_size):
-        raise ValueError(f"top_k must be None or a whole number from 1 to the vocabulary size "
-                         f"{vocab_size}, got {top_k!r}")
+    validate.whole("max_new_tokens", max_new_tokens, lowest=0)
+    validate.positive("temperature (0 means greedy)", temperature, allow_zero=True)
+    if top_k is not None:
+        validate.whole("top_k (or None)", top_k, highest=vocab_size)
     if context_keep is None:
         context_keep = max(1, block_size // 2)
-    if not _is_int(context_keep) or not 1 <= context_keep <= block_size:
-        raise ValueError(f"context_keep must be None or a whole number from 1 to block_size "
-                         f"{block_size}, got {context_keep!r}")
-    if not _is_int(seed):
-        raise TypeError(f"seed must be a whole number, got {seed!r}")
+    validate.whole("context_keep (or None)", context_keep, highest=block_size)
+    validate.whole("seed", seed, lowest=0)
     return context_keep
 
 

@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from course_lib import validate
+
 
 @dataclass
 class ModelConfig:
@@ -44,27 +46,18 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "n_layer", "n_head", "n_embd", "block_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+            validate.whole(name, getattr(self, name))
         if self.n_embd % self.n_head != 0:
             raise ValueError(
                 f"n_embd must be divisible by n_head (each head gets n_embd // n_head "
                 f"dimensions), got n_embd={self.n_embd}, n_head={self.n_head}"
             )
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not (
-            0.0 <= self.dropout < 1.0
-        ):
-            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        validate.positive("dropout", self.dropout, allow_zero=True, below=1)
         if not isinstance(self.bias, bool):
             raise ValueError(f"bias must be True or False, got {self.bias!r}")
         if self.n_kv_head is not None:
-            if (
-                isinstance(self.n_kv_head, bool)
-                or not isinstance(self.n_kv_head, int)
-                or self.n_kv_head < 1
-                or self.n_head % self.n_kv_head != 0
-            ):
+            validate.whole("n_kv_head (or None)", self.n_kv_head)
+            if self.n_head % self.n_kv_head != 0:
                 raise ValueError(
                     f"n_kv_head must be None or a whole number >= 1 that divides "
                     f"n_head={self.n_head}, got {self.n_kv_head!r}"
@@ -90,8 +83,7 @@ class KVCache:
     """
 
     def __init__(self, config: ModelConfig, batch_size: int, *, device=None, dtype=None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        validate.whole("batch_size", batch_size)
         shape = (batch_size, config.kv_heads, config.block_size, config.head_dim)
         self.config = config
         self.batch_size = batch_size

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from course_lib import data as data_lib
-from course_lib import runtime
+from course_lib import runtime, validate
 from course_lib.data import CharTokenizer, TokenData, get_batch
 from course_lib.model import ModelConfig, TinyGPT
 
@@ -60,31 +60,20 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_iters", "eval_interval", "eval_iters"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-        if not isinstance(self.warmup_iters, int) or self.warmup_iters < 0:
-            raise ValueError(f"warmup_iters must be a whole number >= 0, got {self.warmup_iters!r}")
-        if self.lr_decay_iters is not None and (
-            not isinstance(self.lr_decay_iters, int) or self.lr_decay_iters < 1
-        ):
-            raise ValueError(f"lr_decay_iters must be None or >= 1, got {self.lr_decay_iters!r}")
+            validate.whole(name, getattr(self, name))
+        validate.whole("warmup_iters", self.warmup_iters, lowest=0)
+        if self.lr_decay_iters is not None:
+            validate.whole("lr_decay_iters (or None)", self.lr_decay_iters)
         for name in ("learning_rate", "min_lr"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+            validate.positive(name, getattr(self, name))
         if self.min_lr > self.learning_rate:
             raise ValueError(
                 f"min_lr must be <= learning_rate ({self.learning_rate}), got {self.min_lr}"
             )
         for name in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
-        if self.weight_decay < 0 or self.grad_clip < 0:
-            raise ValueError(
-                f"weight_decay and grad_clip must be >= 0, got {self.weight_decay}, "
-                f"{self.grad_clip}"
-            )
+            validate.positive(name, getattr(self, name), allow_zero=True, below=1)
+        for name in ("weight_decay", "grad_clip"):
+            validate.positive(name, getattr(self, name), allow_zero=True)
 
     @property
     def decay_iters(self) -> int:
@@ -128,17 +117,23 @@ def estimate_loss(
     model: TinyGPT, data: TokenData, config: TrainConfig, generator: torch.Generator
 ) -> dict[str, float]:
     """Mean loss (nats per token) over eval_iters random batches of each split."""
+    return {split: mean_loss(model, tokens, config.eval_iters, config.batch_size, generator)
+            for split, tokens in (("train", data.train), ("val", data.val))}
+
+
+@torch.no_grad()
+def mean_loss(model: TinyGPT, tokens: torch.Tensor, batches: int, batch_size: int,
+              generator: torch.Generator) -> float:
+    """Mean cross-entropy (nats per token) over `batches` random windows of `tokens`, in eval
+    mode (no dropout); the model's train/eval mode is restored afterwards."""
     was_training = model.training
     model.eval()
-    losses = {}
-    for split, tokens in (("train", data.train), ("val", data.val)):
-        total = 0.0
-        for _ in range(config.eval_iters):
-            x, y = get_batch(tokens, config.batch_size, model.config.block_size, generator)
-            total += model(x.to(_device(model)), y.to(_device(model)))[1].item()
-        losses[split] = total / config.eval_iters
+    total = 0.0
+    for _ in range(batches):
+        x, y = get_batch(tokens, batch_size, model.config.block_size, generator)
+        total += model(x.to(_device(model)), y.to(_device(model)))[1].item()
     model.train(was_training)
-    return losses
+    return total / batches
 
 
 def _device(model: torch.nn.Module) -> torch.device:

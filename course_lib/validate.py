@@ -15,22 +15,28 @@ import numpy as np
 
 
 def positive(name: str, value: float, *, allow_zero: bool = False,
-             upper: float | None = None) -> float:
-    """`value` as a float if it is a finite number > 0 (>= 0 with allow_zero, <= upper if given)."""
+             upper: float | None = None, below: float | None = None) -> float:
+    """`value` as a float if it is a finite number > 0 (>= 0 with allow_zero), and also
+    <= upper and < below where those are given."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     low_ok = value >= 0 if allow_zero else value > 0
-    if not math.isfinite(value) or not low_ok or (upper is not None and value > upper):
+    high_ok = (upper is None or value <= upper) and (below is None or value < below)
+    if not math.isfinite(value) or not low_ok or not high_ok:
         bound = ">= 0" if allow_zero else "> 0"
-        limit = f" and <= {upper:g}" if upper is not None else ""
+        limit = "".join(f" and {sign} {edge:g}" for sign, edge in (("<=", upper), ("<", below))
+                        if edge is not None)
         raise ValueError(f"{name} must be a finite number {bound}{limit}, got {value!r}")
     return float(value)
 
 
-def whole(name: str, value: int, lowest: int = 1) -> int:
-    """`value` as an int if it is a whole number >= lowest (bools are refused, not read as 0/1)."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < lowest:
-        raise ValueError(f"{name} must be a whole number >= {lowest}, got {value!r}")
+def whole(name: str, value: int, lowest: int = 1, highest: int | None = None) -> int:
+    """`value` as an int if it is a whole number from lowest to highest (bools are refused,
+    not read as 0/1)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < lowest \
+            or (highest is not None and value > highest):
+        limit = f" and <= {highest}" if highest is not None else ""
+        raise ValueError(f"{name} must be a whole number >= {lowest}{limit}, got {value!r}")
     return int(value)
 
 

@@ -113,7 +113,8 @@ def test_unsupported_bit_widths_are_refused(model, bits):
 @pytest.mark.parametrize("amount", [-0.1, 1, 1.0, 1.5, math.nan, True])
 @pytest.mark.parametrize("prune", [compression.prune_unstructured, compression.prune_mlp_neurons])
 def test_pruning_amount_outside_zero_to_one_is_refused(model, prune, amount):
-    with pytest.raises(ValueError, match=r"amount must be in \[0, 1\)"):
+    with pytest.raises((ValueError, TypeError), match=r"amount \(the fraction of weights to "
+                                                      r"remove\) must be"):
         prune(model, amount)
 
 
@@ -275,7 +276,7 @@ def test_payback_refuses_a_student_not_smaller_than_the_teacher():
     teacher = costs.open_model()
     with pytest.raises(ValueError, match="student_params must be > 0 and smaller"):
         compression.payback(teacher, teacher.n_params, 1e12)
-    with pytest.raises(ValueError, match="distillation_tokens must be > 0"):
+    with pytest.raises(ValueError, match="distillation_tokens must be a finite number > 0"):
         compression.payback(teacher, 1e9, 0)
 
 

@@ -16,6 +16,7 @@ def test_positive_accepts_finite_numbers_above_zero(value):
 @pytest.mark.parametrize("value, kwargs, range_text", [
     (0, {}, "> 0"), (-1.0, {}, "> 0"), (math.nan, {}, "> 0"), (math.inf, {}, "> 0"),
     (-0.5, {"allow_zero": True}, ">= 0"), (1.5, {"upper": 1}, "<= 1"),
+    (1.0, {"allow_zero": True, "below": 1}, ">= 0 and < 1"),
 ])
 def test_positive_names_the_parameter_and_the_range(value, kwargs, range_text):
     with pytest.raises(ValueError, match=f"utilisation must be .*{range_text}"):
@@ -43,6 +44,12 @@ def test_whole_refuses_anything_but_whole_numbers_in_range(value):
 def test_whole_accepts_numpy_integers_and_a_lower_bound():
     assert validate.whole("n", np.int32(7)) == 7
     assert validate.whole("tokens", 0, lowest=0) == 0
+
+
+def test_whole_can_have_an_upper_bound():
+    assert validate.whole("port", 65535, lowest=1024, highest=65535) == 65535
+    with pytest.raises(ValueError, match="port must be a whole number >= 1024 and <= 65535"):
+        validate.whole("port", 80, lowest=1024, highest=65535)
 
 
 def test_positive_array_checks_every_element():

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from course_lib import references
+from course_lib import costs, references
 from course_lib.checks import (
     NO_BACKWARD,
     PER_DAY,
@@ -78,7 +78,8 @@ def crossover_day(answer, scenario: dict) -> str:
 
 
 def _cumulative(days: np.ndarray, run_usd: float, per_day: float, every: float):
-    return (np.floor(days / every) + 1) * run_usd, days * per_day
+    # The same rule as notebook 05's lifecycle model.
+    return costs.training_runs(days, every) * run_usd, days * per_day
 
 
 @task("Task 4 · Cumulative spend with retraining")
@@ -105,8 +106,8 @@ def cumulative_spend(function) -> str:
         raise Wrong("training: you paid for one run only; a new run is paid every "
                     "retrain_every_days days.")
     if not np.allclose(training, want_training, rtol=1e-6):
-        raise Wrong("training: runs are paid at days 0, P, 2P, ... (P = retrain_every_days): "
-                    "count the runs paid by day t.")
+        raise Wrong("training: the first run is paid at day 0 and another just after each "
+                    "P = retrain_every_days days: count the runs paid by day t.")
     return "if retraining comes before the crossover day, serving never catches up."
 
 
