@@ -37,8 +37,10 @@ NO_BACKWARD = ("A third of the expected value: did you leave out the backward pa
                "about twice the forward pass, so a training step is about 3x the forward pass.")
 TRAINING_FACTOR = ("Three times the expected value: did you use the training rule (6 FLOPs per "
                    "parameter per token)? Inference is a forward pass only: 2 per parameter.")
-QUERY_HEADS = ("Too large by n_heads / n_kv_heads: did you use the query heads? The KV cache "
-               "stores one key and one value per KEY/VALUE head (grouped-query attention).")
+_KV_HEADS = ("did you use the query heads? The KV cache stores one key and one value per "
+             "KEY/VALUE head (grouped-query attention).")
+QUERY_HEADS = "Too large by n_heads / n_kv_heads: " + _KV_HEADS
+QUERY_HEADS_IN_A_DIVISOR = "Too small by n_heads / n_kv_heads: " + _KV_HEADS
 BITS = ("Off by a factor of 8: did you mix bits and bytes? A byte is 8 bits; "
         "bf16 is 16 bits = 2 bytes, int8 is 1 byte, int4 is half a byte.")
 PER_DAY = ("Did you mix per-day and cumulative amounts? A per-day cost must be multiplied by the "

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import torch
 
-from course_lib import references
+from course_lib import inference, references, roofline
 from course_lib.checks import (
     BITS,
     MACS,
     NO_KV_PAIR,
     QUERY_HEADS,
+    QUERY_HEADS_IN_A_DIVISOR,
     TRAINING_FACTOR,
     Wrong,
     call,
@@ -105,13 +106,24 @@ def _kv_mistakes(expected: float, n_head: int, n_kv_head: int, batch: int) -> li
     return mistakes
 
 
+def _heads(model: str) -> tuple[float, float]:
+    """(query heads, key/value heads) of a published model."""
+    return references.value(f"{model}.n_heads"), references.value(f"{model}.n_kv_heads")
+
+
+def _kv_bytes(model: str, context: int, batch_size: int, bytes_per_value: float) -> float:
+    """KV-cache bytes of a published model, by course_lib.inference's formula."""
+    heads, kv_heads = _heads(model)
+    head_dim = int(references.value(f"{model}.d_model")) // int(heads)
+    return inference.kv_cache_bytes(int(references.value(f"{model}.n_layers")), int(kv_heads),
+                                    head_dim, context, batch_size, bytes_per_value)
+
+
 @task("Task 3 · KV cache of a real model")
 def kv_cache_bytes_real(answer, model: str, context: int, batch_size: int,
                         bytes_per_value: float) -> str:
-    layers = references.value(f"{model}.n_layers")
-    heads, kv_heads = references.value(f"{model}.n_heads"), references.value(f"{model}.n_kv_heads")
-    head_dim = references.value(f"{model}.d_model") / heads
-    expected = 2 * layers * kv_heads * head_dim * bytes_per_value * context * batch_size
+    heads, kv_heads = _heads(model)
+    expected = _kv_bytes(model, context, batch_size, bytes_per_value)
     mistakes = _kv_mistakes(expected, heads, kv_heads, batch_size)
     mistakes.append((expected * 4 / bytes_per_value, "fp32 is 4 bytes per value; the task "
                                                           "asks for bf16."))
@@ -150,21 +162,18 @@ def kv_cache_bytes(function) -> str:
 def conversations_per_gpu(answer, model: str, chip: str, context: int,
                           bytes_per_value: float) -> str:
     n = references.value(f"{model}.params")
-    layers, kv_heads = references.value(f"{model}.n_layers"), references.value(
-        f"{model}.n_kv_heads")
-    heads = references.value(f"{model}.n_heads")
-    head_dim = references.value(f"{model}.d_model") / heads
-    per_conversation = 2 * layers * kv_heads * head_dim * bytes_per_value * context
-    memory = references.value(f"{chip}.memory")
-    if 2 * n >= memory:  # the parameters, not the learner, are wrong: say so plainly
-        raise ValueError(f"MODEL {model!r} needs {2 * n / 1e9:.0f} GB for its bf16 weights, "
+    heads, kv_heads = _heads(model)
+    per_conversation = _kv_bytes(model, context, 1, bytes_per_value)
+    memory, weights = references.value(f"{chip}.memory"), roofline.weight_bytes(n, "bf16")
+    if weights >= memory:  # the parameters, not the learner, are wrong: say so plainly
+        raise ValueError(f"MODEL {model!r} needs {weights / 1e9:.0f} GB for its bf16 weights, "
                          f"more than CHIP {chip!r} has ({memory / 1e9:.0f} GB): choose a "
                          f"smaller MODEL or a larger CHIP")
-    expected = (memory - 2 * n) / per_conversation
+    expected = (memory - weights) / per_conversation
     compare(answer, expected, [
         (memory / per_conversation,
          "You forgot the weights: they take memory before any conversation does."),
-        (expected * kv_heads / heads, QUERY_HEADS.replace("Too large", "Too small")),
+        (expected * kv_heads / heads, QUERY_HEADS_IN_A_DIVISOR),
         ((memory - 4 * n) / per_conversation,
          "The weights are served in bf16: 2 bytes each, not 4."),
         (expected / 8, BITS)], rel=0.05)

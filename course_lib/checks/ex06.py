@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from course_lib import references
+from course_lib import references, roofline
 from course_lib.checks import (
     BITS,
     NO_BACKWARD,
@@ -20,13 +20,11 @@ from course_lib.checks import (
 )
 from course_lib.checks import summary as _summary
 
-_BYTES = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5}
-
 
 @task("Task 1 · Bits and bytes")
 def weight_bytes(answer, model: str, precision: str) -> str:
     n = references.value(f"{model}.params")
-    expected = n * _BYTES[precision]
+    expected = roofline.weight_bytes(n, precision)
     compare(answer, expected, [
         (expected * 8, BITS), (n, "That is 1 byte per weight (int8): use the precision asked "
                                   "for."),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from course_lib import references
+from course_lib import references, roofline
 from course_lib.checks import (
     BITS,
     MACS,
@@ -14,16 +14,10 @@ from course_lib.checks import (
 )
 from course_lib.checks import summary as _summary
 
-_BYTES = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5}
-
-
-def _ridge(chip: str) -> float:
-    return references.value(f"{chip}.peak_flops") / references.value(f"{chip}.bandwidth")
-
 
 @task("Task 1 · The ridge point of a chip")
 def ridge_point(answer, chip: str) -> str:
-    expected = _ridge(chip)
+    expected = roofline.chip_ridge_point(chip)
     compare(answer, expected, [
         (1 / expected, "Upside down: the ridge point is FLOP/s divided by bytes/s, in FLOP "
                        "per byte."),
@@ -51,15 +45,17 @@ def matmul_intensity(function) -> str:
 
 @task("Task 3 · Decoding on the roofline")
 def decode_intensity(intensity, regime, batch_size: int, precision: str, chip: str) -> str:
-    expected = 2 * batch_size / _BYTES[precision]
+    width = roofline.bytes_per_weight(precision)
+    expected = 2 * batch_size / width
     compare(intensity, expected, [
-        (2 / _BYTES[precision], "That is one sequence: the batch shares each weight read, "
+        (2 / width, "That is one sequence: the batch shares each weight read, "
                                 "so FLOPs grow with the batch and bytes do not."),
-        (expected * _BYTES[precision] / 4, "That is fp32: use the bytes of the precision "
+        (expected * width / 4, "That is fp32: use the bytes of the precision "
                                            "asked for."),
         (expected / 8, BITS), (expected / 2, MACS)], name="decode_intensity")
     require(regime, "decode_regime")
-    want = "memory-bound" if expected < _ridge(chip) else "compute-bound"
+    want = roofline.regime(expected, references.value(f"{chip}.peak_flops"),
+                           references.value(f"{chip}.bandwidth"))
     if str(regime).strip().lower().replace(" ", "-") != want:
         raise Wrong("decode_regime: compare your intensity with the chip's ridge point "
                     "(task 1), and answer 'memory-bound' or 'compute-bound'.")
@@ -68,23 +64,23 @@ def decode_intensity(intensity, regime, batch_size: int, precision: str, chip: s
 
 @task("Task 4 · Tokens per second on a phone")
 def phone_tokens_per_second(answer, model: str, device: str, precision: str) -> str:
-    weight_bytes = references.value(f"{model}.params") * _BYTES[precision]
-    bandwidth = references.value(f"{device}.bandwidth")
-    expected = bandwidth / weight_bytes
+    width = roofline.bytes_per_weight(precision)
+    expected = roofline.decode_tokens_per_second_bound(
+        references.value(f"{model}.params"), precision, references.value(f"{device}.bandwidth"))
     compare(answer, expected, [
         (expected / 8, BITS),
-        (expected * _BYTES[precision] / 2, "That is for 16-bit weights: use the precision "
+        (expected * width / 2, "That is for 16-bit weights: use the precision "
                                            "asked for."),
-        (expected * _BYTES[precision], "You counted one byte per weight: use the precision "
+        (expected * width, "You counted one byte per weight: use the precision "
                                        "asked for.")])
     return "an upper bound: every token must read every weight once."
 
 
 @task("Task 5 · When does batched decoding become compute-bound?")
 def compute_bound_batch(function) -> str:
-    # (weight bytes, FLOPs per token, KV bytes per token, context, ridge point): two reach
-    # the ridge point at some batch size, one never does.
-    cases = ((14e9, 14e9, 131_072, 100, 295.0), (2e9, 2.2e9, 65_536, 4000, 150.0),
+    # Made-up round inputs (weight bytes, FLOPs per token, KV bytes per token, context,
+    # ridge point): two reach the ridge point at some batch size, one never does.
+    cases = ((14e9, 14e9, 100_000, 100, 250.0), (2e9, 2.2e9, 65_536, 4000, 150.0),
              (1e9, 1e9, 16_384, 100, 300.0))
     for weights, flops, kv_per_token, context, ridge in cases:
         kv = kv_per_token * context
