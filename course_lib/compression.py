@@ -563,8 +563,7 @@ def payback(teacher: costs.Scenario, student_params: float, distillation_tokens:
     validate.positive("distillation_tokens", distillation_tokens)
     student = teacher.replace(n_params=student_params, training_tokens=distillation_tokens)
     # The teacher's forward passes over the same tokens cost 2/6 of training it on them.
-    forward_share = (references.value("flops.forward_per_param_token")
-                     / references.value("flops.train_per_param_token"))
+    forward_share = 1 / flops.TRAIN_PER_FORWARD
     teacher_forward = costs.training_cost(teacher.replace(training_tokens=distillation_tokens))
     student_training = costs.training_cost(student)
     extra = costs.Spend(*(student_training[m] + forward_share * teacher_forward[m]

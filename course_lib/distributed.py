@@ -676,7 +676,7 @@ def train_data_parallel(world_size: int, train_config=None, model_config=None, d
 # order (a network hop plus library overhead is microseconds), not a datasheet figure: it only
 # matters at thousands of chips, where the ring's 2(p-1) steps add up.
 ASSUMED_LATENCY_S = 5e-6
-BYTES_PER_GRADIENT = 2  # bf16 gradients, as in mixed-precision training
+BYTES_PER_GRADIENT = flops.bytes_per_weight("bf16")  # as in mixed-precision training
 CHIP_COUNTS = tuple(2**k for k in range(15))  # 1 to 16,384 chips
 
 

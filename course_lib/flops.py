@@ -36,6 +36,24 @@ from torch.utils.flop_counter import FlopCounterMode
 from course_lib import references, validate
 from course_lib.model import ModelConfig, TinyGPT
 
+# A training step costs this many forward passes: 6 FLOPs per parameter per token against
+# 2 (the backward pass costs about twice the forward).
+TRAIN_PER_FORWARD = (references.value("flops.train_per_param_token")
+                     / references.value("flops.forward_per_param_token"))
+
+# Bytes one weight takes in each storage format (int4 packs two weights in a byte).
+BYTES_PER_WEIGHT: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0,
+                                      "int4": 0.5}
+
+
+def bytes_per_weight(precision: str) -> float:
+    """Bytes per stored weight for 'fp32', 'fp16', 'bf16', 'int8' or 'int4'."""
+    try:
+        return BYTES_PER_WEIGHT[precision]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown precision {precision!r}; valid choices: "
+                         f"{', '.join(BYTES_PER_WEIGHT)}") from None
+
 # --- Analytic counts ------------------------------------------------------------------------
 
 
@@ -70,7 +88,8 @@ def forward_flops(config: ModelConfig, seq_len: int, batch_size: int = 1) -> int
 
 def train_flops_per_step(config: ModelConfig, batch_size: int, seq_len: int | None = None) -> int:
     """FLOPs of one training step (forward + backward = 3 x forward) on full-length blocks."""
-    return 3 * forward_flops(config, seq_len or config.block_size, batch_size)
+    return round(TRAIN_PER_FORWARD * forward_flops(config, seq_len or config.block_size,
+                                                   batch_size))
 
 
 def kaplan_forward_flops_per_token(n_params_nonembed: int, n_layer: int, n_ctx: int,

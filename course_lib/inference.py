@@ -53,11 +53,15 @@ def check_request(vocab_size: int, block_size: int, max_new_tokens: int, tempera
     validate.positive("temperature (0 means greedy)", temperature, allow_zero=True)
     if top_k is not None:
         validate.whole("top_k (or None)", top_k, highest=vocab_size)
-    if context_keep is None:
-        context_keep = max(1, block_size // 2)
-    validate.whole("context_keep (or None)", context_keep, highest=block_size)
     validate.whole("seed", seed, lowest=0)
-    return context_keep
+    return window_keep(block_size, context_keep)
+
+
+def window_keep(block_size: int, context_keep: int | None) -> int:
+    """Tokens kept when the context window is full: context_keep, or half the window."""
+    if context_keep is None:
+        return max(1, block_size // 2)
+    return validate.whole("context_keep (or None)", context_keep, highest=block_size)
 
 
 def _check_prompt_ids(idx, vocab_size: int) -> None:
@@ -346,8 +350,8 @@ def flops_per_generated_token(config: ModelConfig, context: int, use_kv_cache: b
 def request_flops(config: ModelConfig, prompt_tokens: int, new_tokens: int, use_kv_cache: bool,
                   batch_size: int = 1, context_keep: int | None = None) -> int:
     """Analytic FLOPs of a whole request: every step of its context_schedule, summed."""
-    keep = max(1, config.block_size // 2) if context_keep is None else context_keep
-    schedule = context_schedule(prompt_tokens, new_tokens, config.block_size, keep)
+    schedule = context_schedule(prompt_tokens, new_tokens, config.block_size,
+                                window_keep(config.block_size, context_keep))
     return sum(step_flops(config, phase, context, use_kv_cache, batch_size)
                for phase, context in schedule)
 
@@ -361,7 +365,7 @@ def measure_flops_per_generated_token(model: nn.Module, context: int,
     measures it). With the cache, the first context - 1 tokens are prefilled uncounted,
     and only the decode step of the last one is counted.
     """
-    flops.forward_flops_per_token(model.config, context)  # same checks on context
+    validate.whole("context", context, highest=model.config.block_size)
     device = next(model.parameters()).device
     idx = torch.zeros((1, context), dtype=torch.long, device=device)
     if not use_kv_cache:

@@ -33,11 +33,8 @@ import ipywidgets as W
 import numpy as np
 
 from course_lib import devices, flops, inference, references, validate, widgets
+from course_lib.flops import bytes_per_weight
 from course_lib.model import ModelConfig
-
-# Bytes one weight takes in each storage format (int4 packs two weights in a byte).
-BYTES_PER_WEIGHT: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0,
-                                      "int4": 0.5}
 
 # Memory traffic of one AdamW step in fp32, per parameter: forward reads the weight (4),
 # backward reads it again (4) and writes its gradient (4); the optimizer reads weight,
@@ -45,22 +42,6 @@ BYTES_PER_WEIGHT: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "in
 TRAINING_BYTES_PER_PARAM_FP32_ADAMW = 40.0
 
 MEMORY_BOUND, COMPUTE_BOUND = "memory-bound", "compute-bound"
-
-
-# --- Checking inputs --------------------------------------------------------------------
-
-
-
-
-
-
-def bytes_per_weight(precision: str) -> float:
-    """Bytes per stored weight for 'fp32', 'fp16', 'bf16', 'int8' or 'int4'."""
-    try:
-        return BYTES_PER_WEIGHT[precision]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown precision {precision!r}; valid choices: "
-                         f"{', '.join(BYTES_PER_WEIGHT)}") from None
 
 
 # --- The roofline itself ----------------------------------------------------------------
@@ -176,9 +157,9 @@ def prefill_step(model: ModelShape, batch_size: int, prompt_tokens: int,
     batch = validate.whole("batch_size", batch_size)
     prompt = validate.whole("prompt_tokens", prompt_tokens)
     tokens = batch * prompt
-    flops = tokens * model.forward_flops_per_token(prompt)
+    step_flops = tokens * model.forward_flops_per_token(prompt)
     weights = model.params * bytes_per_weight(precision)
-    return StepCost(f"prefill b={batch} x {prompt}", flops,
+    return StepCost(f"prefill b={batch} x {prompt}", step_flops,
                     weights + tokens * model.kv_bytes_per_token, tokens)
 
 
@@ -193,12 +174,10 @@ def training_step(model: ModelShape, batch_size: int, sequence_length: int) -> S
     batch = validate.whole("batch_size", batch_size)
     length = validate.whole("sequence_length", sequence_length)
     tokens = batch * length
-    ratio = (references.value("flops.train_per_param_token")
-             / references.value("flops.forward_per_param_token"))
-    flops = ratio * tokens * model.forward_flops_per_token(length)
+    step_flops = flops.TRAIN_PER_FORWARD * tokens * model.forward_flops_per_token(length)
     moved = (TRAINING_BYTES_PER_PARAM_FP32_ADAMW * model.params
              + 2 * tokens * model.activation_bytes_per_token)
-    return StepCost(f"training step {batch} x {length}", flops, moved, tokens)
+    return StepCost(f"training step {batch} x {length}", step_flops, moved, tokens)
 
 
 def decode_compute_bound_batch(model: ModelShape, context: int, peak_flops: float,
@@ -212,12 +191,12 @@ def decode_compute_bound_batch(model: ModelShape, context: int, peak_flops: floa
     """
     ridge = ridge_point(peak_flops, bandwidth)
     context = validate.whole("context", context)
-    flops = model.forward_flops_per_token(context)
+    per_token = model.forward_flops_per_token(context)
     weights = model.params * bytes_per_weight(precision)
     kv = context * model.kv_bytes_per_token
-    if flops <= ridge * kv:
+    if per_token <= ridge * kv:
         return None
-    return ridge * weights / (flops - ridge * kv)
+    return ridge * weights / (per_token - ridge * kv)
 
 
 # --- Models: the course's tiny model and real ones -----------------------------------------

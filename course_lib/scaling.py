@@ -27,7 +27,7 @@ from course_lib import flops, references, validate
 FITS = ("besiroglu2024", "chinchilla2022")
 DEFAULT_FIT = "besiroglu2024"
 SECONDS_PER_DAY = 86_400
-BF16_BYTES = 2  # bytes per value in bfloat16, the usual serving precision
+BF16_BYTES = flops.bytes_per_weight("bf16")  # the usual serving precision
 CHIPS = ("h100_sxm", "a100_sxm_80gb")  # datasheet chips with a cited rental price
 
 
@@ -86,8 +86,7 @@ def inference_flops(n_params: float, n_tokens: float) -> float:
 def parity_tokens(n_training_tokens: float) -> float:
     """Tokens served at which inference FLOPs equal training FLOPs: 3 D, whatever N is."""
     d = validate.positive("n_training_tokens", n_training_tokens)
-    return d * references.value("flops.train_per_param_token") / references.value(
-        "flops.forward_per_param_token")
+    return d * flops.TRAIN_PER_FORWARD
 
 
 # --- Compute-optimal (Chinchilla) sizing ----------------------------------------------------
@@ -253,9 +252,7 @@ def estimate_run(n_params: float, n_tokens: float, context: float, *,
     util = validate.positive("utilisation", references.value("llama31_405b.mfu")
                             if utilisation is None else utilisation, upper=1)
     per_token = forward_flops_per_token(n, ctx)
-    train_per_forward = references.value("flops.train_per_param_token") / references.value(
-        "flops.forward_per_param_token")  # backward costs twice the forward pass
-    run_flops = train_per_forward * per_token * d
+    run_flops = flops.TRAIN_PER_FORWARD * per_token * d
     n_layer, d_model = model_shape(n)
     # Keys and values for every layer, counted over KV heads, not query heads: modern models
     # share each KV head among several query heads (grouped-query attention). The share is

@@ -408,3 +408,10 @@ def test_the_benchmark_script_imports_and_has_a_main():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert callable(module.main) and module.NEW_TOKENS == 256
+
+
+def test_request_flops_checks_context_keep_like_generation_does():
+    config = ModelConfig(vocab_size=50, n_layer=1, n_head=2, n_embd=8, block_size=16)
+    with pytest.raises(ValueError, match=r"context_keep \(or None\) must be a whole number "
+                                         r">= 1 and <= 16"):
+        inference.request_flops(config, 8, 200, True, context_keep=500)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import devices, references, roofline
+from course_lib import devices, flops, references, roofline
 
 
 def big_model(params=7e9, kv_bytes_per_token=0.0):
@@ -80,7 +80,7 @@ def test_unknown_chip_and_precision_list_the_valid_choices():
     with pytest.raises(ValueError, match="h100_sxm"):
         roofline.chip_ridge_point("tpu_v9")
     with pytest.raises(ValueError, match="int4"):
-        roofline.bytes_per_weight("fp8e4")
+        flops.bytes_per_weight("fp8e4")
 
 
 # --- Steps and their intensity -------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from course_lib import references, roofline
+from course_lib import flops, references, roofline
 from course_lib.checks import (
     BITS,
     MACS,
@@ -45,7 +45,7 @@ def matmul_intensity(function) -> str:
 
 @task("Task 3 · Decoding on the roofline")
 def decode_intensity(intensity, regime, batch_size: int, precision: str, chip: str) -> str:
-    width = roofline.bytes_per_weight(precision)
+    width = flops.bytes_per_weight(precision)
     expected = 2 * batch_size / width
     compare(intensity, expected, [
         (2 / width, "That is one sequence: the batch shares each weight read, "
@@ -64,7 +64,7 @@ def decode_intensity(intensity, regime, batch_size: int, precision: str, chip: s
 
 @task("Task 4 · Tokens per second on a phone")
 def phone_tokens_per_second(answer, model: str, device: str, precision: str) -> str:
-    width = roofline.bytes_per_weight(precision)
+    width = flops.bytes_per_weight(precision)
     expected = roofline.decode_tokens_per_second_bound(
         references.value(f"{model}.params"), precision, references.value(f"{device}.bandwidth"))
     compare(answer, expected, [
@@ -82,10 +82,10 @@ def compute_bound_batch(function) -> str:
     # ridge point): two reach the ridge point at some batch size, one never does.
     cases = ((14e9, 14e9, 100_000, 100, 250.0), (2e9, 2.2e9, 65_536, 4000, 150.0),
              (1e9, 1e9, 16_384, 100, 300.0))
-    for weights, flops, kv_per_token, context, ridge in cases:
+    for weights, per_token, kv_per_token, context, ridge in cases:
         kv = kv_per_token * context
-        expected = None if flops <= ridge * kv else ridge * weights / (flops - ridge * kv)
-        got = call(function, weights, flops, kv_per_token, context, ridge,
+        expected = None if per_token <= ridge * kv else ridge * weights / (per_token - ridge * kv)
+        got = call(function, weights, per_token, kv_per_token, context, ridge,
                    name="compute_bound_batch")
         where = f"compute_bound_batch(context={context})"
         if expected is None:
@@ -96,7 +96,7 @@ def compute_bound_batch(function) -> str:
         if got is None:
             raise Wrong(f"{where}: returned None, but a large enough batch does reach the "
                         "ridge point here.")
-        compare(got, expected, [(ridge * weights / flops, "You left out the KV cache: each "
+        compare(got, expected, [(ridge * weights / per_token, "You left out the KV cache: each "
                                  "sequence also reads its own keys and values every step.")],
                 name=where)
     return "at long contexts the KV cache, not the weights, decides: no batch size helps."
