@@ -35,8 +35,7 @@ $(BROWSER_STAMP): $(STAMP)
 	@$(BIN)/python -m pip install -qq -e ".[test,browser]"
 	@touch $@
 
-test: $(STAMP) $(BROWSER_STAMP)
-	@$(BIN)/ruff check course_lib tests tools benchmarks
+test: lint $(BROWSER_STAMP)
 	COURSE_FAST=1 $(BIN)/python -m pytest
 
 course: $(STAMP)

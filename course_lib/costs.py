@@ -168,9 +168,7 @@ def cumulative(s: Scenario, days, metric: str = "usd") -> tuple[np.ndarray, np.n
     deployment, P the retraining period, paid just after that day); inference accrues
     every day.
     """
-    t = np.asarray(days, dtype=float)
-    if t.size and (not np.all(np.isfinite(t)) or t.min() < 0):
-        raise ValueError("days must be finite and >= 0")
+    t = validate.positive_array("days", days, allow_zero=True)
     runs = training_runs(t, retrain_period_days(s))
     return runs * training_cost(s)[metric], t * inference_cost_per_day(s)[metric]
 

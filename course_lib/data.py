@@ -255,8 +255,7 @@ def prepare(corpus: Corpus, block_size: int, val_fraction: float = 0.1) -> Token
     next-token target).
     """
     validate.whole("block_size", block_size)
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    validate.positive("val_fraction", val_fraction, below=1)
     tokenizer = CharTokenizer.from_text(corpus.text)
     ids = torch.tensor(tokenizer.encode(corpus.text), dtype=torch.long)
     n_train = int(len(ids) * (1.0 - val_fraction))

@@ -8,10 +8,9 @@ compute (FLOP/s), memory bandwidth (bytes/s) and memory size (bytes).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from course_lib import references
+from course_lib import references, validate
 
 
 @dataclass(frozen=True)
@@ -28,17 +27,10 @@ class Device:
     source: str = ""
 
     def __post_init__(self) -> None:
-        for field, value in (("bandwidth", self.bandwidth), ("memory", self.memory)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{self.name}: {field} must be a number > 0, got {value!r}")
-        if self.peak_flops is not None and not (math.isfinite(self.peak_flops)
-                                                and self.peak_flops > 0):
-            raise ValueError(f"{self.name}: peak_flops must be > 0 (or None if unknown), "
-                             f"got {self.peak_flops!r}")
-        if self.power_watts is not None and not (math.isfinite(self.power_watts)
-                                                 and self.power_watts > 0):
-            raise ValueError(f"{self.name}: power_watts must be > 0 (or None if unknown), "
-                             f"got {self.power_watts!r}")
+        for field in ("bandwidth", "memory", "peak_flops", "power_watts"):
+            value = getattr(self, field)
+            if value is not None or field in ("bandwidth", "memory"):
+                validate.positive(f"{self.name}: {field}", value)
 
 
 def _datasheet(key: str, name: str) -> Device:

@@ -154,8 +154,7 @@ def training_compute_seconds(params: float, tokens: float, peak_flops: float,
     """
     for name, value in (("params", params), ("tokens", tokens), ("peak_flops", peak_flops)):
         validate.positive_array(name, value)
-    if not 0 < utilization <= 1:
-        raise ValueError(f"utilization must be in (0, 1], got {utilization!r}")
+    validate.positive("utilization", utilization, upper=1)
     return flops.six_n_d(params, tokens) / (peak_flops * utilization)
 
 
@@ -672,10 +671,9 @@ def train_data_parallel(world_size: int, train_config=None, model_config=None, d
 # 4. Figures and the notebook's explorer
 # ---------------------------------------------------------------------------------------------
 
-# Per-step latency of a ring all-reduce between datacenter chips. An ASSUMPTION of the right
-# order (a network hop plus library overhead is microseconds), not a datasheet figure: it only
-# matters at thousands of chips, where the ring's 2(p-1) steps add up.
-ASSUMED_LATENCY_S = 5e-6
+# Per-step latency of a ring all-reduce between datacenter chips: an assumption of the right
+# order, not a datasheet figure (cited as such in course_lib.references).
+ASSUMED_LATENCY_S = references.value("assumption.allreduce_step_latency_s")
 BYTES_PER_GRADIENT = flops.bytes_per_weight("bf16")  # as in mixed-precision training
 CHIP_COUNTS = tuple(2**k for k in range(15))  # 1 to 16,384 chips
 

@@ -285,13 +285,12 @@ def _peak_rss_bytes() -> int | None:
 
 def plot_memory_budget(budget: dict, measured: dict, axes=None):
     """Grouped bars: the formula's bytes next to the measured bytes for each kind of tensor."""
+    # Imported here: plots imports scaling, which imports this module.
+    from course_lib import plots
+
     if axes is None:
-        from matplotlib.figure import Figure
-
-        axes = Figure(figsize=(7, 3.2)).add_subplot()
-    from matplotlib import style
-
-    colors = style.library["tableau-colorblind10"]["axes.prop_cycle"].by_key()["color"]
+        axes = plots.new_figure(7, 3.2)[1][0]
+    colors = plots.colors()
     parts = ["weights", "gradients", "optimizer", "activations"]
     positions = range(len(parts))
     width = 0.38

@@ -75,11 +75,8 @@ def measure_matmul_flops(
 
 def model_flop_utilisation(achieved_flops_per_s: float, peak_flops_per_s: float) -> float:
     """Model FLOP utilisation: useful model FLOPs per second / the machine's peak (0 to ~1)."""
-    if peak_flops_per_s <= 0:
-        raise ValueError(f"peak_flops_per_s must be > 0, got {peak_flops_per_s}")
-    if achieved_flops_per_s < 0:
-        raise ValueError(f"achieved_flops_per_s must be >= 0, got {achieved_flops_per_s}")
-    return achieved_flops_per_s / peak_flops_per_s
+    return (validate.positive("achieved_flops_per_s", achieved_flops_per_s, allow_zero=True)
+            / validate.positive("peak_flops_per_s", peak_flops_per_s))
 
 
 # --- Memory: sustained bandwidth (added for notebook 07) --------------------------------------

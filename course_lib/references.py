@@ -300,6 +300,14 @@ _TABLE: tuple[Reference, ...] = (
               "2026", "notebook 04 measures your machine's figure"),
     Reference("preset_tiny.laptop_watts", 30, "W", "Laptop power draw under load",
               "Course assumption", "2026"),
+    Reference("assumption.cpu_package_watts", 15, "W",
+              "Power of a laptop-class CPU package busy with the course's work (what the CPU's "
+              "energy counters would measure; the whole laptop draws more)", "Course assumption",
+              "2026", "used for energy per token when the energy counters are not readable"),
+    Reference("assumption.allreduce_step_latency_s", 5e-6, "s",
+              "Latency of one ring all-reduce step between datacenter chips (a network hop "
+              "plus library overhead)", "Course assumption", "2026",
+              "matters only at thousands of chips, where the ring's 2(p-1) steps add up"),
     Reference("preset_tiny.laptop_usd_per_hour", 0.05, "USD per hour",
               "A laptop's price spread over its working life (about $1,300 over 3 years)",
               "Course assumption", "2026", "owning hardware still costs money per hour"),

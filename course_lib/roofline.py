@@ -65,9 +65,7 @@ def attainable_flops(intensity, peak_flops: float, bandwidth: float):
     """Roofline: min(peak, intensity x bandwidth) in FLOP/s; intensity may be an array."""
     peak = validate.positive("peak_flops", peak_flops)
     rate = validate.positive("bandwidth", bandwidth)
-    values = np.asarray(intensity, dtype=float)
-    if not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise ValueError(f"intensity must be finite numbers >= 0 FLOP/byte, got {intensity!r}")
+    values = validate.positive_array("intensity (FLOP/byte)", intensity, allow_zero=True)
     result = np.minimum(peak, values * rate)
     return float(result) if result.ndim == 0 else result
 
@@ -270,9 +268,8 @@ def fits_in_memory(params: float, precision: str, memory_bytes: float,
     usable_fraction below 1 is an assumption you choose.
     """
     memory = validate.positive("memory_bytes", memory_bytes)
-    if not (isinstance(usable_fraction, (int, float)) and 0 < usable_fraction <= 1):
-        raise ValueError(f"usable_fraction must be in (0, 1], got {usable_fraction!r}")
-    return weight_bytes(params, precision) <= usable_fraction * memory
+    usable = validate.positive("usable_fraction", usable_fraction, upper=1)
+    return weight_bytes(params, precision) <= usable * memory
 
 
 def decode_tokens_per_second_bound(params: float, precision: str, bandwidth: float,
@@ -365,8 +362,8 @@ def draw_fit(ax, chip: str | devices.Device, params: float, usable_fraction: flo
 # --- Energy -------------------------------------------------------------------------------
 
 RAPL_ROOT = Path("/sys/class/powercap")
-# An assumption, not a measurement: a laptop-class CPU package busy with this work.
-ASSUMED_CPU_WATTS = 15.0
+# An assumption, not a measurement (cited as such in course_lib.references).
+ASSUMED_CPU_WATTS = references.value("assumption.cpu_package_watts")
 
 
 @dataclass(frozen=True)

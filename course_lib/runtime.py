@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from course_lib import validate
+
 FAST_ENV = "COURSE_FAST"
 CACHE_ENV = "COURSE_CACHE_DIR"
 THREADS_ENV = "COURSE_THREADS"
@@ -119,9 +121,7 @@ def configure_threads(threads: int | None = None) -> int:
                 ) from None
     if threads is None:
         threads = available_cpus()
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    torch.set_num_threads(threads)
+    torch.set_num_threads(validate.whole("threads", threads))
     return threads
 
 

@@ -17,7 +17,6 @@ checkpoints that are written atomically and can be resumed.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import tempfile
@@ -179,18 +178,18 @@ class _LivePlot:
             enabled = _in_notebook()
         if enabled:
             from IPython.display import display
-            from matplotlib.figure import Figure
 
-            self.figure = Figure(figsize=(6, 3.2))
-            self.axes = self.figure.add_subplot()
+            from course_lib import plots  # matplotlib loads only when plotting
+
+            self.figure, (self.axes,) = plots.new_figure(6, 3.2)
             self.handle = display(self._image(), display_id=True)
 
     def _image(self):
         from IPython.display import Image
 
-        buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-        return Image(data=buffer.getvalue(), format="png")
+        from course_lib import plots
+
+        return Image(data=plots.to_png(self.figure), format="png")
 
     def update(self, history: History) -> None:
         if self.handle is None:
@@ -211,13 +210,11 @@ def _in_notebook() -> bool:
 
 def plot_history(history: History, axes=None):
     """Training loss per step and estimated train/val loss, in nats per token."""
+    from course_lib import plots  # matplotlib loads only when plotting
+
     if axes is None:
-        from matplotlib.figure import Figure
-
-        axes = Figure(figsize=(6, 3.2)).add_subplot()
-    from course_lib.plots import colors as palette  # matplotlib loads only when plotting
-
-    colors = palette()
+        axes = plots.new_figure(6, 3.2)[1][0]
+    colors = plots.colors()
     axes.plot(history.step_loss, color=colors[0], alpha=0.35, lw=0.8, label="batch loss")
     axes.plot(history.eval_iters, history.train_loss, "o-", color=colors[1], label="train")
     axes.plot(history.eval_iters, history.val_loss, "s-", color=colors[2], label="validation")
@@ -476,15 +473,16 @@ def load_checkpoint(
 
 
 def default_model_config(vocab_size: int) -> ModelConfig:
-    """nanoGPT's CPU configuration: 4 layers, 4 heads, 128 wide, context 64, no dropout."""
-    return ModelConfig(vocab_size=vocab_size, n_layer=4, n_head=4, n_embd=128, block_size=64,
-                       dropout=0.0, bias=True)
+    """nanoGPT's CPU configuration (ModelConfig's defaults): 4 layers, 4 heads, 128 wide,
+    context 64, no dropout."""
+    return ModelConfig(vocab_size=vocab_size)
 
 
 def default_train_config() -> TrainConfig:
     """nanoGPT's CPU run (2000 steps); fast mode trains 50 steps."""
-    return TrainConfig(max_iters=runtime.pick(2000, 50), eval_interval=runtime.pick(250, 25),
-                       eval_iters=runtime.pick(20, 4))
+    return TrainConfig(max_iters=runtime.pick(TrainConfig.max_iters, 50),
+                       eval_interval=runtime.pick(TrainConfig.eval_interval, 25),
+                       eval_iters=runtime.pick(TrainConfig.eval_iters, 4))
 
 
 def default_checkpoint_path() -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import data, runtime
+from course_lib import data, distributed, runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "course-test-token"
@@ -38,12 +37,6 @@ LAB_SETTINGS = {
                                                     "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -88,7 +81,7 @@ def stop(process: subprocess.Popen) -> None:
 def lab_server(tmp_path_factory) -> Iterator[Lab]:
     state = tmp_path_factory.mktemp("jupyter")
     write_settings(state / "settings")
-    port = free_port()
+    port = distributed.free_port()
     flags = (f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 "
              f"--IdentityProvider.token={TOKEN}")
     # Kernels inherit this environment, COURSE_FAST and COURSE_CACHE_DIR (conftest.py) included.

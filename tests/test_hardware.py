@@ -1,5 +1,6 @@
 """Specification of course_lib.hardware (compute part): matmul FLOP/s and utilisation."""
 
+import math
 import statistics
 
 import pytest
@@ -30,3 +31,9 @@ def test_model_flop_utilisation():
         hardware.model_flop_utilisation(1.0, 0.0)
     with pytest.raises(ValueError, match="achieved_flops_per_s"):
         hardware.model_flop_utilisation(-1.0, 1.0)
+
+
+@pytest.mark.parametrize("achieved, peak", [(math.nan, 1e12), (1e9, 0), (-1.0, 1e12)])
+def test_utilisation_refuses_nan_and_impossible_rates(achieved, peak):
+    with pytest.raises(ValueError, match="flops_per_s must be a finite number"):
+        hardware.model_flop_utilisation(achieved, peak)

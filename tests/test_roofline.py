@@ -262,3 +262,9 @@ def test_fit_explorer_extreme_positions_never_show_an_error():
 def test_fit_explorer_refuses_an_unknown_chip():
     with pytest.raises(ValueError, match="valid choices"):
         roofline.fit_explorer(chip="pixel_9")
+
+
+@pytest.mark.parametrize("fraction", [0, 1.5, math.nan])
+def test_usable_fraction_must_be_a_share_of_memory(fraction):
+    with pytest.raises(ValueError, match=r"usable_fraction must be a finite number > 0 and <= 1"):
+        roofline.fits_in_memory(1e9, "int8", 8e9, usable_fraction=fraction)

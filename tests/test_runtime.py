@@ -92,7 +92,7 @@ def test_threads_variable_wins_and_bad_values_are_named(monkeypatch):
         monkeypatch.setenv(runtime.THREADS_ENV, "many")
         with pytest.raises(ValueError, match=runtime.THREADS_ENV):
             runtime.configure_threads()
-        with pytest.raises(ValueError, match="threads must be >= 1"):
+        with pytest.raises(ValueError, match="threads must be a whole number >= 1"):
             runtime.configure_threads(0)
     finally:
         torch.set_num_threads(before)

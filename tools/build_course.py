@@ -29,7 +29,7 @@ from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from course_lib import outline  # noqa: E402
+from course_lib import outline, runtime  # noqa: E402
 
 BUILD = ROOT / "build"
 CELL_TIMEOUT_SECONDS = 1800
@@ -175,13 +175,13 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.fast:
-        os.environ["COURSE_FAST"] = "1"
+        os.environ[runtime.FAST_ENV] = "1"
     else:
-        os.environ.pop("COURSE_FAST", None)
+        os.environ.pop(runtime.FAST_ENV, None)
     if args.threads is not None:
         if args.threads < 1:
             parser.error(f"--threads must be >= 1, got {args.threads}")
-        os.environ["COURSE_THREADS"] = str(args.threads)
+        os.environ[runtime.THREADS_ENV] = str(args.threads)
 
     BUILD.mkdir(exist_ok=True)
     exporter = HTMLExporter(template_name="lab")
