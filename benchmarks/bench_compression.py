@@ -22,7 +22,6 @@ Weights are random: neither the bytes nor the arithmetic depends on their values
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
@@ -46,15 +45,14 @@ def decode_seconds(model: TinyGPT) -> float:
     return timing.time_per_output_token_s.median
 
 
-def ratio(reference: TinyGPT, variant: TinyGPT, measure, repeats: int) -> tuple[float, float,
-                                                                                   float]:
+def ratio(reference: TinyGPT, variant: TinyGPT, measure, repeats: int) -> inference.Spread:
     """Median of variant/reference time over interleaved repeats, with the smallest and largest."""
     measure(reference), measure(variant)  # warm-up
     ratios = []
     for _ in range(repeats):
         base = measure(reference)
         ratios.append(measure(variant) / base)
-    return statistics.median(ratios), min(ratios), max(ratios)
+    return inference.Spread.of(ratios)
 
 
 def main() -> None:
@@ -68,16 +66,17 @@ def main() -> None:
     idx = torch.randint(VOCAB, (32, 64), generator=torch.Generator().manual_seed(1))
     print(f"PyTorch {torch.__version__}, {threads} threads, {args.repeats} repeats\n")
 
+    quantized = {bits: compression.quantize(model, bits) for bits in (8, 4)}
     fp32 = compression.linear_weight_bytes(model)
     print(f"{'linear-layer weight bytes':<44} {'bytes':>10} {'vs float32':>11}")
     print(f"{'float32':<44} {fp32:>10,} {1:>10.3f}x")
-    for bits in (8, 4):
-        size = compression.linear_weight_bytes(compression.quantize(model, bits))
+    for bits, variant in quantized.items():
+        size = compression.linear_weight_bytes(variant)
         print(f"{f'int{bits} + per-channel scales':<44} {size:>10,} {size / fp32:>10.3f}x")
 
     variants = {
-        "int8 (dequantized in forward) vs float32": compression.quantize(model, 8),
-        "4-bit (dequantized in forward) vs float32": compression.quantize(model, 4),
+        "int8 (dequantized in forward) vs float32": quantized[8],
+        "4-bit (dequantized in forward) vs float32": quantized[4],
         "50% unstructured-pruned vs dense": compression.prune_unstructured(model, 0.5),
         "50% MLP neurons removed vs dense": compression.prune_mlp_neurons(model, 0.5),
     }
@@ -85,8 +84,8 @@ def main() -> None:
     for label, variant in variants.items():
         cells = []
         for measure in (decode_seconds, lambda m: prefill_seconds(m, idx)):
-            median, low, high = ratio(model, variant, measure, args.repeats)
-            cells.append(f"{median:5.2f}x ({low:.2f}-{high:.2f})")
+            spread = ratio(model, variant, measure, args.repeats)
+            cells.append(f"{spread.median:5.2f}x ({spread.low:.2f}-{spread.high:.2f})")
         print(f"{label:<44} {cells[0]:>22} {cells[1]:>22}")
     flops_ratio = (compression.forward_flops_per_token(variants["50% MLP neurons removed vs dense"],
                                                        64)

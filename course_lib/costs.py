@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from course_lib import references, validate
-from course_lib.scaling import inference_flops, training_flops
+from course_lib.scaling import inference_flops, training_flops, usd_per_accelerator_hour
 
 METRICS = ("flops", "gpu_hours", "kwh", "usd")
 METRIC_UNITS = {"flops": "FLOP", "gpu_hours": "accelerator-hours", "kwh": "kWh", "usd": "USD"}
@@ -52,7 +52,6 @@ def datasheet_hardware(chip: str = "h100_sxm", *, usd_per_hour: float | None = N
     watts defaults to the chip's maximum power (TDP); pass a server-level figure to
     include the CPUs, memory and networking around it.
     """
-    price = chip.split("_")[0]
     try:
         peak = references.value(f"{chip}.peak_flops")
     except KeyError:
@@ -62,8 +61,7 @@ def datasheet_hardware(chip: str = "h100_sxm", *, usd_per_hour: float | None = N
         name=chip,
         peak_flops=peak,
         watts=references.value(f"{chip}.power") if watts is None else watts,
-        usd_per_hour=(references.value(f"price.{price}_usd_per_hour_low")
-                      if usd_per_hour is None else usd_per_hour),
+        usd_per_hour=usd_per_accelerator_hour(chip) if usd_per_hour is None else usd_per_hour,
     )
 
 

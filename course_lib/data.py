@@ -13,6 +13,7 @@ SHA-256 and cached, and says clearly when the machine is offline.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -55,12 +56,12 @@ class Corpus:
     text: str
     source: str  # where the text came from, for a human
 
-    @property
+    @functools.cached_property  # the text never changes; hashing 2 MB once is enough
     def sha256(self) -> str:
         """SHA-256 of the text encoded as UTF-8."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
-    @property
+    @functools.cached_property
     def n_bytes(self) -> int:
         """Size of the text in bytes (UTF-8)."""
         return len(self.text.encode("utf-8"))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from course_lib import flops, references, validate
+from course_lib import flops, inference, references, validate
 
 FITS = ("besiroglu2024", "chinchilla2022")
 DEFAULT_FIT = "besiroglu2024"
@@ -195,6 +195,12 @@ def inference_aware(target_loss: float, inference_tokens: float,
 # --- What one (N, D, context) costs: the scaling explorer's numbers ---------------------------
 
 
+def usd_per_accelerator_hour(chip: str, bound: str = "low") -> float:
+    """The cited rental price of one accelerator of the chip's family ('h100_sxm' -> H100),
+    at the low or high end of the cited range."""
+    return references.value(f"price.{chip.split('_')[0]}_usd_per_hour_{bound}")
+
+
 def model_shape(n_params: float) -> tuple[int, int]:
     """(n_layer, d_model) of a typical decoder with about n_params non-embedding parameters.
 
@@ -258,10 +264,12 @@ def estimate_run(n_params: float, n_tokens: float, context: float, *,
     # share each KV head among several query heads (grouped-query attention). The share is
     # assumed to be Llama 3 8B's, like the shape itself.
     kv_share = references.value("llama3_8b.n_kv_heads") / references.value("llama3_8b.n_heads")
-    kv_bytes = 2 * n_layer * d_model * kv_share * BF16_BYTES * ctx
+    # inference.kv_cache_bytes per token, with every head's width counted (d_model), then
+    # scaled by the KV-head share.
+    kv_bytes = kv_share * ctx * inference.kv_cache_bytes(n_layer, 1, d_model, 1,
+                                                         bytes_per_value=BF16_BYTES)
     seconds = run_flops / (references.value(f"{chip}.peak_flops") * util)
     gpu_hours = seconds / 3600
-    price = chip.split("_")[0]
     return RunEstimate(
         n_params=n, n_tokens=d, context=ctx, training_flops=run_flops,
         forward_flops_per_token=per_token,
@@ -269,7 +277,7 @@ def estimate_run(n_params: float, n_tokens: float, context: float, *,
         training_memory_bytes=references.value("memory.adamw_bytes_per_param") * n,
         serving_memory_bytes=BF16_BYTES * n + kv_bytes,
         accelerator_days=seconds / SECONDS_PER_DAY,
-        usd_low=gpu_hours * references.value(f"price.{price}_usd_per_hour_low"),
-        usd_high=gpu_hours * references.value(f"price.{price}_usd_per_hour_high"),
+        usd_low=gpu_hours * usd_per_accelerator_hour(chip, "low"),
+        usd_high=gpu_hours * usd_per_accelerator_hour(chip, "high"),
         chinchilla_loss=loss(n, d),
     )

@@ -116,10 +116,10 @@ def task(title: str) -> Callable:
 
 def summary(module: str, titles: Iterable[str]) -> str:
     """One line per task of an exercise set: its latest status, and the score."""
-    seen = RESULTS.get(module, {})
+    seen, titles = RESULTS.get(module, {}), list(titles)
     lines = [f"{seen[t].status if t in seen else 'not checked yet':>18}  {t}" for t in titles]
     score = sum(1 for t in titles if t in seen and seen[t].passed)
-    return "\n".join(lines + [f"score: {score} / {len(list(titles))}"])
+    return "\n".join(lines + [f"score: {score} / {len(titles)}"])
 
 
 # --- Helpers the check modules share -------------------------------------------------------
