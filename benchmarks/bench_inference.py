@@ -45,14 +45,11 @@ BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 
 def time_generation(model, idx, use_kv_cache: bool, context_keep: int | None):
     """Seconds for one greedy request, and the tokens it produced."""
-    device = idx.device
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    runtime.synchronize(idx.device)
     start = time.perf_counter()
     out = inference.generate_tokens(model, idx, NEW_TOKENS, temperature=0,
                                     use_kv_cache=use_kv_cache, context_keep=context_keep)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    runtime.synchronize(idx.device)
     return time.perf_counter() - start, out
 
 

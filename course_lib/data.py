@@ -215,13 +215,18 @@ class CharTokenizer:
     def vocab_size(self) -> int:
         return len(self.chars)
 
-    def encode(self, text: str) -> list[int]:
-        """Token ids of `text`, one per character."""
+    def encode(self, text: str, unknown: str | None = None) -> list[int]:
+        """Token ids of `text`, one per character; `unknown` overrides the tokenizer's policy
+        for characters it has not seen ('replace' or 'error')."""
+        policy = self.unknown if unknown is None else unknown
+        if policy not in ("replace", "error"):
+            raise ValueError(f"unknown must be 'replace' or 'error', got {unknown!r}")
         missing = set(text) - self.stoi.keys()
-        if missing and self.unknown == "error":
+        if missing and policy == "error":
             raise ValueError(
-                f"text contains characters not in the vocabulary: {sorted(missing)[:10]!r}; "
-                f"use unknown='replace' to map them to {self.REPLACEMENT!r}"
+                f"text contains characters not in the vocabulary (never seen in training): "
+                f"{sorted(missing)[:10]!r}; use only characters from the training text "
+                f"(tokenizer.chars), or unknown='replace' to map them to {self.REPLACEMENT!r}"
             )
         unk = self.stoi[self.REPLACEMENT]
         return [self.stoi.get(ch, unk) for ch in text]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from course_lib import validate
+from course_lib import runtime, validate
 
 # --- Compute: sustained matmul FLOP/s ----------------------------------------------------------
 
@@ -116,12 +116,10 @@ def measure_memory_bandwidth(megabytes: float = 256, repeats: int = 7,
     moved = 2 * source.numel() * source.element_size()
     samples = []
     for _ in range(repeats):
-        if where.type == "cuda":
-            torch.cuda.synchronize(where)
+        runtime.synchronize(where)
         start = time.perf_counter()
         destination.copy_(source)
-        if where.type == "cuda":
-            torch.cuda.synchronize(where)
+        runtime.synchronize(where)
         samples.append(moved / (time.perf_counter() - start))
     return BandwidthMeasurement(statistics.median(samples), tuple(samples),
                                 source.numel() * source.element_size(), str(where))

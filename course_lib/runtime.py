@@ -135,6 +135,13 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def synchronize(where: torch.device) -> None:
+    """Wait for a GPU's queued work before reading the clock (GPU work is asynchronous);
+    nothing to wait for on a CPU."""
+    if where.type == "cuda":
+        torch.cuda.synchronize(where)
+
+
 def setup(seed: int = 1337) -> dict:
     """Start-of-notebook call: threads, seeds, cache; returns a summary to print."""
     threads = configure_threads()

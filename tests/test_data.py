@@ -175,3 +175,10 @@ def test_read_text_corpus_errors_name_the_file(tmp_path):
     bad.write_bytes("caf\xe9".encode("latin-1"))
     with pytest.raises(ValueError, match="latin.txt"):
         data.read_text_corpus(bad)
+
+
+def test_encode_can_refuse_unseen_characters_whatever_the_tokenizer_policy():
+    tokenizer = data.CharTokenizer.from_text("abc")  # replaces by default
+    assert tokenizer.encode("ax") == tokenizer.encode("a\ufffd")
+    with pytest.raises(ValueError, match=r"never seen in training\): \['x'\]"):
+        tokenizer.encode("ax", unknown="error")
