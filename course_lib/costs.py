@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from course_lib import references, validate
+from course_lib import hardware, references, validate
 from course_lib.scaling import inference_flops, training_flops, usd_per_accelerator_hour
 
 METRICS = ("flops", "gpu_hours", "kwh", "usd")
@@ -127,7 +127,7 @@ class Spend:
 
 
 def _spend(flops: float, utilisation: float, s: Scenario) -> Spend:
-    hours = flops / (s.hardware.peak_flops * utilisation) / 3600
+    hours = hardware.accelerator_seconds(flops, s.hardware.peak_flops, utilisation) / 3600
     kwh = hours * s.hardware.watts / 1000
     return Spend(flops, hours, kwh, hours * s.hardware.usd_per_hour + kwh * s.usd_per_kwh)
 

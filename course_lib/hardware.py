@@ -35,10 +35,13 @@ class MatmulMeasurement:
 
 
 def measure_matmul_flops(
-    sizes: tuple[int, ...] = DEFAULT_MATMUL_SIZES, min_seconds: float = 0.2, rounds: int = 3,
-    dtype: torch.dtype = torch.float32,
+    sizes: tuple[int, ...] | None = None, min_seconds: float | None = None,
+    rounds: int | None = None, dtype: torch.dtype = torch.float32,
 ) -> MatmulMeasurement:
     """Time n x n @ n x n matmuls (2 n^3 FLOPs each) for each n in `sizes`.
+
+    Defaults: DEFAULT_MATMUL_SIZES, 0.2 s rounds, 3 rounds; fast mode (runtime.fast_mode)
+    drops the largest size and shortens the rounds, for notebooks run as tests.
 
     For each size: one warm-up, then `rounds` rounds of back-to-back matmuls, each
     lasting at least `min_seconds`; the best round counts (the least disturbed by
@@ -46,6 +49,10 @@ def measure_matmul_flops(
     held back by overheads, large ones by memory traffic, so the median is a fair
     "what this CPU does on a good matmul" figure. Uses torch's current thread count.
     """
+    sizes = runtime.pick(DEFAULT_MATMUL_SIZES, DEFAULT_MATMUL_SIZES[:-1]) if sizes is None \
+        else sizes
+    min_seconds = runtime.pick(0.2, 0.05) if min_seconds is None else min_seconds
+    rounds = runtime.pick(3, 2) if rounds is None else rounds
     if not sizes:
         raise ValueError("sizes must name at least one matrix size")
     for n in sizes:
@@ -77,6 +84,14 @@ def model_flop_utilisation(achieved_flops_per_s: float, peak_flops_per_s: float)
     """Model FLOP utilisation: useful model FLOPs per second / the machine's peak (0 to ~1)."""
     return (validate.positive("achieved_flops_per_s", achieved_flops_per_s, allow_zero=True)
             / validate.positive("peak_flops_per_s", peak_flops_per_s))
+
+
+def accelerator_seconds(flops: float, peak_flops_per_s: float, utilisation: float) -> float:
+    """Seconds one accelerator needs for `flops` FLOPs at `utilisation` of its peak (the
+    inverse of model_flop_utilisation): flops / (peak x utilisation)."""
+    return (validate.positive("flops", flops, allow_zero=True)
+            / (validate.positive("peak_flops_per_s", peak_flops_per_s)
+               * validate.positive("utilisation", utilisation, upper=1)))
 
 
 # --- Memory: sustained bandwidth (added for notebook 07) --------------------------------------

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from course_lib import flops, inference, references, validate
+from course_lib import flops, hardware, inference, references, validate
 
 FITS = ("besiroglu2024", "chinchilla2022")
 DEFAULT_FIT = "besiroglu2024"
@@ -268,7 +268,7 @@ def estimate_run(n_params: float, n_tokens: float, context: float, *,
     # scaled by the KV-head share.
     kv_bytes = kv_share * ctx * inference.kv_cache_bytes(n_layer, 1, d_model, 1,
                                                          bytes_per_value=BF16_BYTES)
-    seconds = run_flops / (references.value(f"{chip}.peak_flops") * util)
+    seconds = hardware.accelerator_seconds(run_flops, references.value(f"{chip}.peak_flops"), util)
     gpu_hours = seconds / 3600
     return RunEstimate(
         n_params=n, n_tokens=d, context=ctx, training_flops=run_flops,

@@ -478,6 +478,14 @@ def default_model_config(vocab_size: int) -> ModelConfig:
     return ModelConfig(vocab_size=vocab_size)
 
 
+def untrained_default_model(seed: int = 0) -> TinyGPT:
+    """The default model's shape, sized for the default corpus, with fresh random weights
+    (seeded): enough for measuring time and FLOPs, which do not depend on training."""
+    vocab_size = data_lib.load_default_data(block_size=ModelConfig.block_size).tokenizer.vocab_size
+    torch.manual_seed(seed)
+    return TinyGPT(default_model_config(vocab_size))
+
+
 def default_train_config() -> TrainConfig:
     """nanoGPT's CPU run (2000 steps); fast mode trains 50 steps."""
     return TrainConfig(max_iters=runtime.pick(TrainConfig.max_iters, 50),

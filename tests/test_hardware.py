@@ -37,3 +37,11 @@ def test_model_flop_utilisation():
 def test_utilisation_refuses_nan_and_impossible_rates(achieved, peak):
     with pytest.raises(ValueError, match="flops_per_s must be a finite number"):
         hardware.model_flop_utilisation(achieved, peak)
+
+
+def test_accelerator_seconds_inverts_utilisation():
+    seconds = hardware.accelerator_seconds(6e18, 1e15, 0.4)
+    assert seconds == pytest.approx(15_000)
+    assert hardware.model_flop_utilisation(6e18 / seconds, 1e15) == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="utilisation must be a finite number > 0 and <= 1"):
+        hardware.accelerator_seconds(6e18, 1e15, 1.5)
