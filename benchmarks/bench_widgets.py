@@ -14,7 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from course_lib import plots, runtime, widgets
+from course_lib import plots, references, runtime, widgets
 
 REPEATS = 15
 
@@ -37,7 +37,8 @@ def reference_seconds() -> float:
 
 def cases():
     """(name, explorer, control, two values to alternate between)."""
-    yield "scaling explorer (parameters)", widgets.ScalingExplorer(), "params", (1e9, 7e10)
+    yield ("scaling explorer (parameters)", widgets.ScalingExplorer(), "params",
+           (1e9, references.value("llama3_70b.params")))
     yield ("lifecycle explorer (requests/day)", widgets.LifecycleExplorer(), "requests_per_day",
            (1e8, 3e9))
     yield "10x comparison (value of B)", widgets.ComparisonExplorer(), "extra_value", (1e4, 1e6)

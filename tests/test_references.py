@@ -50,9 +50,10 @@ def distinctive(value: float) -> bool:
 
 
 def code_sources():
-    for path in sorted((ROOT / "course_lib").rglob("*.py")):
-        if path.name != "references.py":
-            yield path, path.read_text()
+    for folder in ("course_lib", "benchmarks", "tools"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name != "references.py":
+                yield path, path.read_text()
     for path in outline.every_notebook(ROOT):
         cells = json.loads(path.read_text())["cells"]
         code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import mmap
 import os
 import sys
 import tempfile
@@ -35,7 +36,7 @@ BUILD = ROOT / "build"
 CELL_TIMEOUT_SECONDS = 1800
 
 
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+PAGE_BYTES = mmap.PAGESIZE
 SAMPLE_SECONDS = 0.2
 
 
