@@ -148,7 +148,7 @@ def stream_tokens(model: nn.Module, idx: torch.Tensor, max_new_tokens: int,
     keep = check_request(config.vocab_size, config.block_size, max_new_tokens, temperature,
                          top_k, context_keep, seed)
     _check_prompt_ids(idx, config.vocab_size)
-    device = next(model.parameters()).device
+    device = model.device
     tokens = idx.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
@@ -225,7 +225,7 @@ def generate(model: nn.Module, tokenizer, prompt: str | Sequence[str], max_new_t
     if not prompts:
         raise ValueError("prompt must be a str or a non-empty list of str, got an empty list")
     encoded = [encode_prompt(tokenizer, text) for text in prompts]
-    device = next(model.parameters()).device
+    device = model.device
     results: list[str] = [""] * len(prompts)
     for length in sorted({len(ids) for ids in encoded}):
         rows = [i for i, ids in enumerate(encoded) if len(ids) == length]
@@ -286,7 +286,7 @@ def time_request(model: nn.Module, batch_size: int = 1, prompt_tokens: int = 8,
     validate.whole("prompt_tokens", prompt_tokens)
     validate.whole("new_tokens", new_tokens, lowest=2)
     validate.whole("repeats", repeats)
-    device = next(model.parameters()).device
+    device = model.device
     generator = torch.Generator().manual_seed(seed)
     idx = torch.randint(model.config.vocab_size, (batch_size, prompt_tokens),
                         generator=generator).to(device)
@@ -357,7 +357,7 @@ def measure_flops_per_generated_token(model: nn.Module, context: int,
     and only the decode step of the last one is counted.
     """
     validate.whole("context", context, highest=model.config.block_size)
-    device = next(model.parameters()).device
+    device = model.device
     idx = torch.zeros((1, context), dtype=torch.long, device=device)
     if not use_kv_cache:
         return flops.measure_flops(model, idx)["total"]

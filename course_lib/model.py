@@ -213,10 +213,14 @@ class TinyGPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (inputs must be moved there)."""
+        return self.wte.weight.device
+
     def new_cache(self, batch_size: int) -> KVCache:
         """An empty KV cache for `batch_size` sequences, on this model's device and dtype."""
-        weight = self.wte.weight
-        return KVCache(self.config, batch_size, device=weight.device, dtype=weight.dtype)
+        return KVCache(self.config, batch_size, device=self.device, dtype=self.wte.weight.dtype)
 
     def num_params(self) -> dict[str, int]:
         """Parameter counts: total, embedding (token + position), non_embedding (the rest).

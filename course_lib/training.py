@@ -130,13 +130,9 @@ def mean_loss(model: TinyGPT, tokens: torch.Tensor, batches: int, batch_size: in
     total = 0.0
     for _ in range(batches):
         x, y = get_batch(tokens, batch_size, model.config.block_size, generator)
-        total += model(x.to(_device(model)), y.to(_device(model)))[1].item()
+        total += model(x.to(model.device), y.to(model.device))[1].item()
     model.train(was_training)
     return total / batches
-
-
-def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 @dataclass
@@ -275,7 +271,7 @@ def train(
         history, start = saved.history, saved.iter_num
         generator.manual_seed(config.seed + start)  # fresh batches, not a replay of step 0's
 
-    device = _device(model)
+    device = model.device
     block = model.config.block_size
     plot = _LivePlot(live_plot)
     bar = tqdm(range(start, config.max_iters), disable=not progress, desc="training",
