@@ -26,8 +26,10 @@ import time
 
 import torch
 
-from course_lib import compression, inference, runtime
-from course_lib.model import ModelConfig, TinyGPT
+from course_lib import compression, inference, prune, quantize, runtime
+from course_lib.model import TinyGPT
+from course_lib.shapes import ModelConfig
+from course_lib.stats import Spread
 
 VOCAB = 96  # about the default corpus's character count; the ratios barely depend on it
 
@@ -45,14 +47,14 @@ def decode_seconds(model: TinyGPT) -> float:
     return timing.time_per_output_token_s.median
 
 
-def ratio(reference: TinyGPT, variant: TinyGPT, measure, repeats: int) -> inference.Spread:
+def ratio(reference: TinyGPT, variant: TinyGPT, measure, repeats: int) -> Spread:
     """Median of variant/reference time over interleaved repeats, with the smallest and largest."""
     measure(reference), measure(variant)  # warm-up
     ratios = []
     for _ in range(repeats):
         base = measure(reference)
         ratios.append(measure(variant) / base)
-    return inference.Spread.of(ratios)
+    return Spread.of(ratios)
 
 
 def main() -> None:
@@ -66,7 +68,7 @@ def main() -> None:
     idx = torch.randint(VOCAB, (32, 64), generator=torch.Generator().manual_seed(1))
     print(f"PyTorch {torch.__version__}, {threads} threads, {args.repeats} repeats\n")
 
-    quantized = {bits: compression.quantize(model, bits) for bits in (8, 4)}
+    quantized = {bits: quantize.quantize(model, bits) for bits in (8, 4)}
     fp32 = compression.linear_weight_bytes(model)
     print(f"{'linear-layer weight bytes':<44} {'bytes':>10} {'vs float32':>11}")
     print(f"{'float32':<44} {fp32:>10,} {1:>10.3f}x")
@@ -77,8 +79,8 @@ def main() -> None:
     variants = {
         "int8 (dequantized in forward) vs float32": quantized[8],
         "4-bit (dequantized in forward) vs float32": quantized[4],
-        "50% unstructured-pruned vs dense": compression.prune_unstructured(model, 0.5),
-        "50% MLP neurons removed vs dense": compression.prune_mlp_neurons(model, 0.5),
+        "50% unstructured-pruned vs dense": prune.prune_unstructured(model, 0.5),
+        "50% MLP neurons removed vs dense": prune.prune_mlp_neurons(model, 0.5),
     }
     print(f"\n{'time ratio (median, range)':<44} {'decode, batch 1':>22} {'prefill, 32 x 64':>22}")
     for label, variant in variants.items():
@@ -87,9 +89,9 @@ def main() -> None:
             spread = ratio(model, variant, measure, args.repeats)
             cells.append(f"{spread.median:5.2f}x ({spread.low:.2f}-{spread.high:.2f})")
         print(f"{label:<44} {cells[0]:>22} {cells[1]:>22}")
-    flops_ratio = (compression.forward_flops_per_token(variants["50% MLP neurons removed vs dense"],
-                                                       64)
-                   / compression.forward_flops_per_token(model, 64))
+    flops_ratio = (compression.forward_flops_as_built(variants["50% MLP neurons removed vs dense"],
+                                                      64)
+                   / compression.forward_flops_as_built(model, 64))
     print(f"\nFLOPs per token, 50% MLP neurons removed vs dense: {flops_ratio:.3f}x "
           f"(the unstructured-pruned model executes 1.000x: the zeros are multiplied too)")
 

@@ -12,15 +12,15 @@ formula. Needs 2 usable CPU cores.
 import statistics
 import time
 
-from course_lib import data, distributed, runtime
+from course_lib import data, data_parallel, runtime, scaleout
 
 
 def main() -> None:
     print(runtime.setup())
     corpus = data.load_default_data()
     began = time.perf_counter()
-    one = distributed.train_data_parallel(1, data=corpus)
-    two = distributed.train_data_parallel(2, data=corpus, sweep_bytes=distributed.SWEEP_BYTES)
+    one = data_parallel.train_data_parallel(1, data=corpus)
+    two = data_parallel.train_data_parallel(2, data=corpus, sweep_bytes=data_parallel.SWEEP_BYTES)
     print(f"(both runs, process start-up included: {time.perf_counter() - began:.1f} s)")
     for run in (one, two):
         print(f"{run.world_size} process(es): median step "
@@ -29,11 +29,11 @@ def main() -> None:
               f"all-reduce of {run.gradient_bytes / 1e6:.2f} MB {run.allreduce_s * 1e3:.2f} ms")
     speedup = statistics.median(one.step_s) / statistics.median(two.step_s)
     print(f"speedup of 2 processes over 1 (reference): {speedup:.2f}x")
-    fit = distributed.fit_allreduce(two.sweep["bytes"], two.sweep["seconds"], 2)
+    fit = scaleout.fit_allreduce(two.sweep["bytes"], two.sweep["seconds"], 2)
     print(f"loopback gloo all-reduce: {fit['bandwidth'] / 1e9:.2f} GB/s one way, "
           f"{fit['latency_s'] * 1e6:.0f} us per ring step")
-    predicted = distributed.ring_allreduce_seconds(two.gradient_bytes, 2, fit["bandwidth"],
-                                                   fit["latency_s"])
+    predicted = scaleout.ring_allreduce_seconds(two.gradient_bytes, 2, fit["bandwidth"],
+                                                fit["latency_s"])
     print(f"gradient all-reduce: measured {two.allreduce_s * 1e3:.2f} ms, ring formula "
           f"{predicted * 1e3:.2f} ms (ratio {two.allreduce_s / predicted:.2f})")
 

@@ -36,7 +36,8 @@ import time
 import torch
 
 from course_lib import data, inference, runtime
-from course_lib.model import ModelConfig, TinyGPT
+from course_lib.model import TinyGPT
+from course_lib.shapes import ModelConfig
 
 PROMPT_TOKENS = 8
 NEW_TOKENS = 256

@@ -1,7 +1,7 @@
 """Benchmark: this machine's roofline, and how close the tiny model's steps come to it.
 
 Prints, measured in this one process:
-- memory bandwidth from course_lib.hardware's probe (torch copies) and from a plain NumPy
+- memory bandwidth from course_lib.probes' probe (torch copies) and from a plain NumPy
   copy of the same size (the reference), and their ratio (target: about 1);
 - the roofline's decode bound against measured decode throughput of a model larger than the
   CPU's cache, at batch sizes 1 and 16 (the ratio roof / measured; notebook 07 explains it).
@@ -15,8 +15,9 @@ import time
 import numpy as np
 import torch
 
-from course_lib import hardware, inference, roofline, runtime
-from course_lib.model import ModelConfig, TinyGPT
+from course_lib import inference, probes, roofline, runtime
+from course_lib.model import TinyGPT
+from course_lib.shapes import ModelConfig
 
 MEGABYTES = 256
 REPEATS = 7
@@ -37,13 +38,13 @@ def numpy_copy_bandwidth(megabytes: float, repeats: int) -> float:
 
 def main() -> None:
     print(runtime.setup())
-    probe = hardware.measure_memory_bandwidth(MEGABYTES, REPEATS, device="cpu")
+    probe = probes.measure_memory_bandwidth(MEGABYTES, REPEATS, device="cpu")
     reference = numpy_copy_bandwidth(MEGABYTES, REPEATS)
     print(f"bandwidth, course probe (torch copy): {probe.bytes_per_second / 1e9:.2f} GB/s")
     print(f"bandwidth, reference (numpy copyto):  {reference / 1e9:.2f} GB/s")
     print(f"ratio probe / reference: {probe.bytes_per_second / reference:.2f}")
 
-    peak = hardware.measure_matmul_flops().median_flops_per_s
+    peak = probes.measure_matmul_flops().median_flops_per_s
     config = ModelConfig(vocab_size=96, n_layer=4, n_head=8, n_embd=512, block_size=128)
     torch.manual_seed(0)
     model = TinyGPT(config)

@@ -1,6 +1,6 @@
 """Median time of one widget update (compute + redraw to PNG) for each course explorer.
 
-    .venv/bin/python benchmarks/bench_widgets.py
+    .venv/bin/python benchmarks/bench_py
 
 Target: <= 100 ms per update, what a slider drag must feel like. Each update
 moves one slider between two values, so the timing includes the pure
@@ -14,7 +14,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from course_lib import plots, references, runtime, widgets
+from course_lib import references, runtime
+from course_lib.explorers.costs import ComparisonExplorer, LifecycleExplorer
+from course_lib.explorers.scaling import ScalingExplorer, SizingExplorer
+from course_lib.figures.base import new_figure, to_png
 
 REPEATS = 15
 
@@ -30,19 +33,19 @@ def median_seconds(step, repeats: int = REPEATS) -> float:
 
 
 def reference_seconds() -> float:
-    fig, axes = plots.new_figure()
+    fig, axes = new_figure()
     axes[0].plot([1, 2, 3], [1, 4, 9])
-    return median_seconds(lambda i=0: plots.to_png(fig))
+    return median_seconds(lambda i=0: to_png(fig))
 
 
 def cases():
     """(name, explorer, control, two values to alternate between)."""
-    yield ("scaling explorer (parameters)", widgets.ScalingExplorer(), "params",
+    yield ("scaling explorer (parameters)", ScalingExplorer(), "params",
            (1e9, references.value("llama3_70b.params")))
-    yield ("lifecycle explorer (requests/day)", widgets.LifecycleExplorer(), "requests_per_day",
+    yield ("lifecycle explorer (requests/day)", LifecycleExplorer(), "requests_per_day",
            (1e8, 3e9))
-    yield "10x comparison (value of B)", widgets.ComparisonExplorer(), "extra_value", (1e4, 1e6)
-    yield ("inference-aware sizing (demand)", widgets.SizingExplorer(), "inference_tokens",
+    yield "10x comparison (value of B)", ComparisonExplorer(), "extra_value", (1e4, 1e6)
+    yield ("inference-aware sizing (demand)", SizingExplorer(), "inference_tokens",
            (1e11, 1e15))
 
 

@@ -12,6 +12,11 @@ The model is deliberately simple, so that every result can be checked by hand:
 a training run costs 6 N D FLOPs, each token served (prompt or answer) 2 N
 FLOPs; time = FLOPs / (peak x utilisation); energy = time x power; dollars =
 accelerator-hours x price + kWh x energy price.
+
+The serving utilisation of the presets is derived, by default, from how they are served
+(course_lib.serving_lifecycle: the serving model's chip-seconds per request, from the
+roofline); `epoch_assumption` is the named alternative that states it instead (Epoch AI's
+10% for the chat service).
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from course_lib import hardware, references, validate
+from course_lib import references, serving_lifecycle, validate
 from course_lib.scaling import inference_flops, training_flops, usd_per_accelerator_hour
+from course_lib.utilisation import accelerator_seconds
 
 METRICS = ("flops", "gpu_hours", "kwh", "usd")
 METRIC_UNITS = {"flops": "FLOP", "gpu_hours": "accelerator-hours", "kwh": "kWh", "usd": "USD"}
 DAYS_PER_YEAR = 365
+SERVING_BASES = ("derived", "epoch")  # serving model (default), or Epoch's assumption
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,9 @@ class Scenario:
     usd_per_kwh: float  # 0 if the hourly price already includes power
     horizon_days: float
     sources: tuple[str, ...] = ()  # reference keys behind the figures
+    # How it is served, when inference_utilisation was derived from it (`served`); None when
+    # the utilisation is assumed (Epoch's assumption).
+    serving: serving_lifecycle.ServingPlan | None = None
 
     def __post_init__(self) -> None:
         validate.positive("n_params", self.n_params)
@@ -96,6 +106,9 @@ class Scenario:
         validate.positive("horizon_days", self.horizon_days)
         if not isinstance(self.hardware, Hardware):
             raise TypeError(f"hardware must be a Hardware, got {type(self.hardware).__name__}")
+        if self.serving is not None and not isinstance(self.serving,
+                                                       serving_lifecycle.ServingPlan):
+            raise TypeError(f"serving must be a ServingPlan or None, got {self.serving!r}")
 
     def replace(self, **changes) -> Scenario:
         """A copy with some fields changed (validated again)."""
@@ -127,7 +140,7 @@ class Spend:
 
 
 def _spend(flops: float, utilisation: float, s: Scenario) -> Spend:
-    hours = hardware.accelerator_seconds(flops, s.hardware.peak_flops, utilisation) / 3600
+    hours = accelerator_seconds(flops, s.hardware.peak_flops, utilisation) / 3600
     kwh = hours * s.hardware.watts / 1000
     return Spend(flops, hours, kwh, hours * s.hardware.usd_per_hour + kwh * s.usd_per_kwh)
 
@@ -255,11 +268,39 @@ def compare(a: Scenario, cost_ratio: float = 10, extra_value_usd_per_day: float 
     return Comparison(k, value, per_request, break_even)
 
 
+# --- How serving is charged: derived from the serving model, or assumed -----------------------
+
+
+def served(s: Scenario, plan: serving_lifecycle.ServingPlan) -> Scenario:
+    """`s` served as `plan` says: its serving utilisation derived from the serving model
+    (for its prompt and answer lengths) instead of assumed."""
+    utilisation = serving_lifecycle.implied_utilisation(plan, s.input_tokens, s.output_tokens)
+    return s.replace(serving=plan, inference_utilisation=utilisation,
+                     sources=tuple(dict.fromkeys(s.sources + plan.sources)))
+
+
+def epoch_assumption(s: Scenario, utilisation: float | None = None) -> Scenario:
+    """The named alternative: serving at a stated utilisation, Epoch AI's 10% unless given."""
+    value = (references.value("epoch2025.inference_utilisation") if utilisation is None
+             else utilisation)
+    return s.replace(serving=None, inference_utilisation=value)
+
+
+def _basis(s: Scenario, serving: str, plan: serving_lifecycle.ServingPlan) -> Scenario:
+    if serving not in SERVING_BASES:
+        raise ValueError(f"serving must be one of {', '.join(SERVING_BASES)}, got {serving!r}")
+    return served(s, plan) if serving == "derived" else s
+
+
 # --- Presets: real scenarios, each figure cited ----------------------------------------------
 
 
-def chat_service() -> Scenario:
-    """A chat service with ChatGPT's published traffic and Epoch AI's per-query assumptions."""
+def chat_service(serving: str = "derived") -> Scenario:
+    """A chat service with ChatGPT's published traffic and Epoch AI's per-query assumptions.
+
+    serving='derived' (default): served as serving_lifecycle.chat_plan() says (Epoch AI's
+    400B total / 100B active mixture of experts); 'epoch': at Epoch AI's assumed 10%.
+    """
     keys = ("epoch2025.active_params", "llama3_70b.training_tokens",
             "preset_chat.retrains_per_year", "chatgpt.prompts_per_day_2025",
             "preset_chat.input_tokens", "epoch2025.output_tokens_per_query",
@@ -267,7 +308,7 @@ def chat_service() -> Scenario:
             "llama31_405b.mfu", "epoch2025.inference_utilisation",
             "price.electricity_usd_per_kwh")
     v = references.value
-    return Scenario(
+    s = Scenario(
         name="Chat service (ChatGPT-scale traffic)",
         n_params=v("epoch2025.active_params"),
         # GPT-4o's training tokens are not public: we assume Llama 3's 15T.
@@ -283,12 +324,17 @@ def chat_service() -> Scenario:
         horizon_days=DAYS_PER_YEAR,
         sources=keys,
     )
+    return _basis(s, serving, serving_lifecycle.chat_plan())
 
 
-def open_model() -> Scenario:
-    """A Llama-3-8B-like open model served at a (stated, assumed) popular-API volume."""
+def open_model(serving: str = "derived") -> Scenario:
+    """A Llama-3-8B-like open model served at a (stated, assumed) popular-API volume.
+
+    serving='derived' (default): Llama 3.1 8B as serving_lifecycle.open_plan() serves it;
+    'epoch': at the course's assumed 20% (Epoch AI's approach, a stated utilisation).
+    """
     v = references.value
-    return chat_service().replace(
+    s = chat_service("epoch").replace(
         name="Open 8B model (Llama 3 8B-like)",
         n_params=v("llama3_8b.params"),
         training_tokens=v("llama3_8b.training_tokens"),
@@ -301,13 +347,16 @@ def open_model() -> Scenario:
                  "price.h100_usd_per_hour_low", "llama31_405b.mfu",
                  "preset_open.inference_utilisation", "price.electricity_usd_per_kwh"),
     )
+    return _basis(s, serving, serving_lifecycle.open_plan())
 
 
-def tiny_model(n_params: float | None = None, laptop_flops: float | None = None) -> Scenario:
+def tiny_model(n_params: float | None = None, laptop_flops: float | None = None,
+               serving: str = "derived") -> Scenario:
     """Your own tiny model on your laptop: trained once, asked a few questions a day.
 
     Pass your model's parameter count and the FLOP/s notebook 04 measured to replace
-    the defaults (nanoGPT's CPU model, an assumed laptop).
+    the defaults (nanoGPT's CPU model, an assumed laptop). serving='derived' (default):
+    one request at a time, as serving_lifecycle.tiny_plan() says; 'epoch': utilisation 1.
     """
     v = references.value
     laptop = Hardware(
@@ -316,7 +365,7 @@ def tiny_model(n_params: float | None = None, laptop_flops: float | None = None)
         watts=v("preset_tiny.laptop_watts"),
         usd_per_hour=v("preset_tiny.laptop_usd_per_hour"),
     )
-    return Scenario(
+    s = Scenario(
         name="Your tiny model on your laptop",
         n_params=v("preset_tiny.params") if n_params is None else n_params,
         training_tokens=v("preset_tiny.training_tokens"),
@@ -335,8 +384,10 @@ def tiny_model(n_params: float | None = None, laptop_flops: float | None = None)
                  "preset_tiny.laptop_flops", "preset_tiny.laptop_watts",
                  "preset_tiny.laptop_usd_per_hour", "price.electricity_usd_per_kwh"),
     )
+    return _basis(s, serving, serving_lifecycle.tiny_plan(n_params, laptop_flops))
 
 
-def presets() -> dict[str, Scenario]:
-    """The course's scenarios by short name."""
-    return {"chat": chat_service(), "open_8b": open_model(), "tiny": tiny_model()}
+def presets(serving: str = "derived") -> dict[str, Scenario]:
+    """The course's scenarios by short name; serving='epoch' for Epoch's assumption."""
+    return {"chat": chat_service(serving), "open_8b": open_model(serving),
+            "tiny": tiny_model(serving=serving)}

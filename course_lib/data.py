@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import sys
 import sysconfig
 import tempfile
@@ -134,6 +135,10 @@ def _sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+MAX_DOWNLOAD_TIMEOUT_S = 600.0
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
 def download_corpus(
     name: str = "tiny_shakespeare",
     *,
@@ -145,27 +150,42 @@ def download_corpus(
     """Download a named public corpus once, check its SHA-256, and cache it.
 
     `url` and `sha256` override the pinned values (tests use a local file:// or
-    http://127.0.0.1 URL). The cached copy is re-checked on every call. Raises
-    CorpusDownloadError when the machine is offline or the server fails, and
-    ValueError when the bytes do not match the pinned hash.
+    http://127.0.0.1 URL). `name` names the cached file, so it must be a plain file name
+    (letters, digits, '.', '_', '-'; no folders), and the file always lies inside the cache
+    folder. The cached copy is re-checked on every call. Raises CorpusDownloadError when
+    the machine is offline or the server fails, and ValueError when the bytes do not match.
     """
+    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(f"name must be a plain file name (letters, digits, '.', '_', '-', "
+                         f"at most 64 characters, no folders), got {name!r}")
     if name not in DOWNLOADS and (url is None or sha256 is None):
         raise ValueError(
             f"name must be one of {sorted(DOWNLOADS)} (or pass url= and sha256=), got {name!r}"
         )
+    validate.positive("timeout_s", timeout_s, upper=MAX_DOWNLOAD_TIMEOUT_S)
     pinned = DOWNLOADS.get(name, {})
     url = url or pinned["url"]
     sha256 = (sha256 or pinned["sha256"]).lower()
-    folder = Path(cache) if cache is not None else runtime.cache_dir() / "corpora"
+    folder = (Path(cache) if cache is not None else runtime.cache_dir() / "corpora").resolve()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.txt"
-
+    if target.resolve().parent != folder:  # a link planted in the cache: refuse, never follow
+        raise ValueError(f"the cached corpus {target} must be a file inside {folder}")
     if target.exists():
         data = target.read_bytes()
         if _sha256_of(data) == sha256:
             return Corpus(name, data.decode("utf-8"), f"{url} (cached at {target})")
         target.unlink()  # a damaged or outdated copy: fetch it again
+    data = _fetch(name, url, sha256, timeout_s, target)
+    # Write then rename, so an interrupted download never leaves a half file in the cache.
+    with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as handle:
+        handle.write(data)
+    os.replace(handle.name, target)
+    return Corpus(name, data.decode("utf-8"), f"{url} (cached at {target})")
 
+
+def _fetch(name: str, url: str, sha256: str, timeout_s: float, target: Path) -> bytes:
+    """The bytes at `url`, checked against `sha256`."""
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             data = response.read()
@@ -182,11 +202,7 @@ def download_corpus(
             f"the file downloaded from {url} has SHA-256 {got}, expected {sha256}: "
             f"it is not the pinned corpus {name!r}, so it was not cached"
         )
-    # Write then rename, so an interrupted download never leaves a half file in the cache.
-    with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".part") as handle:
-        handle.write(data)
-    os.replace(handle.name, target)
-    return Corpus(name, data.decode("utf-8"), f"{url} (cached at {target})")
+    return data
 
 
 class CharTokenizer:
@@ -278,9 +294,14 @@ def prepare(corpus: Corpus, block_size: int, val_fraction: float = 0.1) -> Token
 
 
 def get_batch(
-    tokens: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator | None = None
+    tokens: torch.Tensor, batch_size: int, block_size: int,
+    generator: torch.Generator | None = None, device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`batch_size` random windows: inputs x and targets y (x shifted left by one token)."""
+    """`batch_size` random windows: inputs x and targets y (x shifted left by one token).
+
+    The windows are drawn with `generator` (on the CPU, so a seed gives the same batches on
+    every device) and put on `device`: runtime.device() unless given.
+    """
     validate.whole("batch_size", batch_size)
     if len(tokens) < block_size + 1:
         raise ValueError(
@@ -289,7 +310,8 @@ def get_batch(
     starts = torch.randint(len(tokens) - block_size, (batch_size,), generator=generator)
     x = torch.stack([tokens[i : i + block_size] for i in starts.tolist()])
     y = torch.stack([tokens[i + 1 : i + 1 + block_size] for i in starts.tolist()])
-    return x, y
+    target = runtime.device() if device is None else device
+    return x.to(target), y.to(target)
 
 
 def load_default_data(block_size: int = 64) -> TokenData:

@@ -34,7 +34,7 @@ def check_python() -> Check:
 
 def check_torch() -> Check:
     try:
-        import torch
+        import torch  # lazy: this check must run, and report, where torch is missing
     except ImportError:
         return Check("PyTorch", False, "PyTorch is not installed: run `make lab` from the "
                      "course folder, or `conda env create -f environment.yml`")
@@ -86,7 +86,7 @@ def report_markdown(checks: list[Check]) -> str:
 
 def widget_demo():
     """A slider and a sentence that follows it: if the sentence changes, widgets work."""
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # lazy: the other checks must run where ipywidgets is missing
 
     slider = widgets.IntSlider(value=3, min=1, max=10, description="Move me:")
     answer = widgets.HTML()

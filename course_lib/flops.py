@@ -26,15 +26,8 @@ Conventions:
 
 from __future__ import annotations
 
-import copy
-import sys
-
-import torch
-from torch.nn import functional as F
-from torch.utils.flop_counter import FlopCounterMode
-
 from course_lib import references, validate
-from course_lib.model import ModelConfig, TinyGPT
+from course_lib.shapes import ModelConfig
 
 # A training step costs this many forward passes: 6 FLOPs per parameter per token against
 # 2 (the backward pass costs about twice the forward).
@@ -42,12 +35,12 @@ TRAIN_PER_FORWARD = (references.value("flops.train_per_param_token")
                      / references.value("flops.forward_per_param_token"))
 
 # Bytes one weight takes in each storage format (int4 packs two weights in a byte).
-BYTES_PER_WEIGHT: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0,
-                                      "int4": 0.5}
+BYTES_PER_WEIGHT: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0,
+                                      "int8": 1.0, "int4": 0.5}
 
 
 def bytes_per_weight(precision: str) -> float:
-    """Bytes per stored weight for 'fp32', 'fp16', 'bf16', 'int8' or 'int4'."""
+    """Bytes per stored weight for 'fp32', 'fp16', 'bf16', 'fp8', 'int8' or 'int4'."""
     try:
         return BYTES_PER_WEIGHT[precision]
     except (KeyError, TypeError):
@@ -64,7 +57,7 @@ def matmul_params(config: ModelConfig) -> int:
     return config.n_layer * per_layer + d * config.vocab_size  # + lm_head
 
 
-def forward_flops_per_token(config: ModelConfig, context: int) -> dict[str, int]:
+def forward_flops_breakdown(config: ModelConfig, context: int) -> dict[str, int]:
     """Forward FLOPs for one token whose query attends over `context` positions.
 
     Returns {"weights": 2 P, "attention": 4 n_layer context n_embd, "total": both}.
@@ -79,11 +72,11 @@ def forward_flops(config: ModelConfig, seq_len: int, batch_size: int = 1) -> int
     """Forward FLOPs for `batch_size` sequences of `seq_len` tokens, as TinyGPT computes them.
 
     Every position's query is scored against all seq_len keys (then masked), so each
-    token costs forward_flops_per_token(config, context=seq_len).
+    token costs forward_flops_breakdown(config, context=seq_len).
     """
     validate.whole("seq_len", seq_len)
     validate.whole("batch_size", batch_size)
-    return batch_size * seq_len * forward_flops_per_token(config, seq_len)["total"]
+    return batch_size * seq_len * forward_flops_breakdown(config, seq_len)["total"]
 
 
 def train_flops_per_step(config: ModelConfig, batch_size: int, seq_len: int | None = None) -> int:
@@ -104,81 +97,6 @@ def six_n_d(n_params: float, tokens: float) -> float:
     return references.value("flops.train_per_param_token") * n_params * tokens
 
 
-
-
-# --- Measured counts ------------------------------------------------------------------------
-
-
-def measure_flops(
-    model: TinyGPT, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
-    backward: bool = False,
-) -> dict:
-    """FLOPs PyTorch's FlopCounterMode records for a forward (and optionally backward) pass.
-
-    Returns {"total": FLOPs, "by_op": {operator name: FLOPs}}. The forward-only count
-    runs under torch.no_grad(): under torch.inference_mode() the counter has reported
-    0, so this function refuses to run there.
-    """
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            "measure_flops cannot count under torch.inference_mode() (the counter sees "
-            "no operators there and reports 0); call it outside, it uses torch.no_grad()"
-        )
-    if backward and targets is None:
-        raise ValueError("targets must be given when backward=True (the loss needs them)")
-    counter = FlopCounterMode(display=False)
-    with counter:
-        if backward:
-            _, loss = model(idx, targets)
-            loss.backward()
-        else:
-            with torch.no_grad():
-                model(idx, targets)
-    by_op = {str(op): int(n) for op, n in counter.get_flop_counts()["Global"].items()}
-    return {"total": int(counter.get_total_flops()), "by_op": by_op}
-
-
-def attention_counter_check(batch_size: int = 2, n_head: int = 4, seq_len: int = 64,
-                            head_dim: int = 32) -> dict[str, int]:
-    """How FlopCounterMode counts one causal attention, written two ways, on this PyTorch.
-
-    Returns the analytic count (4 batch heads seq_len^2 head_dim: scores and value
-    mixing), the count for explicit matmuls (what TinyGPT uses), and the count for
-    F.scaled_dot_product_attention on the CPU (reported as 0 by some PyTorch versions:
-    the fused CPU kernel had no FLOP formula registered). TinyGPT writes attention out
-    as matmuls so that its measured count needs no correction.
-    """
-    generator = torch.Generator().manual_seed(0)
-    shape = (batch_size, n_head, seq_len, head_dim)
-    q, k, v = (torch.randn(shape, generator=generator) for _ in range(3))
-    mask = torch.ones(seq_len, seq_len, dtype=torch.bool).tril()
-    counts = {"analytic": 4 * batch_size * n_head * seq_len * seq_len * head_dim}
-    with torch.no_grad():
-        explicit = FlopCounterMode(display=False)
-        with explicit:
-            scores = (q @ k.transpose(-2, -1)) / head_dim**0.5
-            (scores.masked_fill(~mask, float("-inf")).softmax(-1)) @ v
-        fused = FlopCounterMode(display=False)
-        with fused:
-            F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    counts["explicit_matmuls"] = int(explicit.get_total_flops())
-    counts["scaled_dot_product_attention"] = int(fused.get_total_flops())
-    return counts
-
-
-def inference_mode_counter_check(model: TinyGPT, idx: torch.Tensor) -> dict[str, int]:
-    """Forward FLOPs counted under torch.no_grad() and under torch.inference_mode().
-
-    Some PyTorch versions count 0 under inference_mode; the course always counts
-    under no_grad.
-    """
-    counts = {}
-    for name, context in (("no_grad", torch.no_grad), ("inference_mode", torch.inference_mode)):
-        counter = FlopCounterMode(display=False)
-        with context(), counter:
-            model(idx)
-        counts[name] = int(counter.get_total_flops())
-    return counts
 
 
 # --- Training memory --------------------------------------------------------------------------
@@ -225,82 +143,80 @@ def training_memory_budget(config: ModelConfig, n_params: int, batch_size: int,
     return budget
 
 
-def measure_training_memory(model: TinyGPT, idx: torch.Tensor, targets: torch.Tensor) -> dict:
-    """Bytes of each kind of tensor one AdamW training step holds, measured on a copy of model.
+# --- Generation: the passes of a request, and what each costs -----------------------------
 
-    Weights, gradients and optimizer state are summed from the tensors themselves;
-    activations are every tensor autograd saves for the backward pass (caught with
-    torch.autograd.graph.saved_tensors_hooks, counting each storage once and leaving
-    out the weights). Their sum is the peak tensor memory of the step (just before the
-    backward pass frees activations, with last step's gradients still allocated if
-    zero_grad does not free them).
+PREFILL, DECODE, SLIDE = "prefill", "decode", "slide"
 
-    Why not the process's memory? On the CPU, PyTorch has no peak-memory counter, and
-    the process's resident memory (also returned, as process_peak_rss_bytes, from
-    resource.getrusage; None where unavailable) is dominated by the Python interpreter
-    and the PyTorch library itself (hundreds of MB against a few MB of tensors) and
-    by allocator caching, so it cannot isolate the training step.
+
+def window_keep(block_size: int, context_keep: int | None) -> int:
+    """Tokens kept when the context window is full: context_keep, or half the window."""
+    if context_keep is None:
+        return max(1, block_size // 2)
+    return validate.whole("context_keep (or None)", context_keep, highest=block_size)
+
+
+def context_schedule(prompt_tokens: int, new_tokens: int, block_size: int,
+                     context_keep: int) -> list[tuple[str, int]]:
+    """(phase, context tokens) for each forward pass of a request, one pass per new token.
+
+    The context is what the model sees when it predicts that token. Phases: 'prefill' (the
+    prompt, cut to block_size), 'decode' (the context grew by the token just generated) and
+    'slide' (the window was full: keep the last context_keep tokens and prefill them again).
     """
-    model = copy.deepcopy(model)
-    model.train()
-    params = list(model.parameters())
-    weight_storages = {p.untyped_storage().data_ptr() for p in params}
-    saved: dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in weight_storages:
-            saved[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        _, loss = model(idx, targets)
-    loss.backward()
-    optimizer = torch.optim.AdamW(params)
-    optimizer.step()
-    measured = {
-        "weights": sum(p.numel() * p.element_size() for p in params),
-        "gradients": sum(p.grad.numel() * p.grad.element_size() for p in params),
-        "optimizer": sum(
-            t.numel() * t.element_size()
-            for state in optimizer.state.values()
-            for name, t in state.items()
-            if name != "step"  # one scalar per tensor
-        ),
-        "activations": sum(saved.values()),
-    }
-    measured["total"] = sum(measured.values())
-    measured["process_peak_rss_bytes"] = _peak_rss_bytes()
-    return measured
+    schedule = []
+    context = min(prompt_tokens, block_size)
+    for step in range(new_tokens):
+        if step == 0:
+            schedule.append((PREFILL, context))
+        elif context == block_size:
+            context = context_keep
+            schedule.append((SLIDE, context))
+        else:
+            context += 1
+            schedule.append((DECODE, context))
+    return schedule
 
 
-def _peak_rss_bytes() -> int | None:
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports kilobytes
+def step_flops(config: ModelConfig, phase: str, context: int, use_kv_cache: bool,
+               batch_size: int = 1) -> int:
+    """Analytic forward FLOPs of one generation step (formulas from course_lib.flops).
+
+    A cached decode step pushes one token through the model, attending over `context`
+    positions. Everything else (no cache, a prefill, a slide) pushes the whole context
+    through, as TinyGPT computes it: each of the `context` tokens scores all `context` keys.
+    """
+    if use_kv_cache and phase == DECODE:
+        return batch_size * forward_flops_breakdown(config, context)["total"]
+    return forward_flops(config, context, batch_size)
 
 
-def plot_memory_budget(budget: dict, measured: dict, axes=None):
-    """Grouped bars: the formula's bytes next to the measured bytes for each kind of tensor."""
-    # Imported here: plots imports scaling, which imports this module.
-    from course_lib import plots
+def flops_per_generated_token(config: ModelConfig, context: int, use_kv_cache: bool) -> int:
+    """Analytic FLOPs to generate one token of one sequence whose context is `context` tokens."""
+    return step_flops(config, DECODE, context, use_kv_cache)
 
-    if axes is None:
-        axes = plots.new_figure(7, 3.2)[1][0]
-    colors = plots.colors()
-    parts = ["weights", "gradients", "optimizer", "activations"]
-    positions = range(len(parts))
-    width = 0.38
-    axes.bar([p - width / 2 for p in positions], [budget[k] / 1e6 for k in parts], width,
-             color=colors[0], label="formula")
-    axes.bar([p + width / 2 for p in positions], [measured[k] / 1e6 for k in parts], width,
-             color=colors[1], label="measured tensors")
-    axes.set_xticks(list(positions), parts)
-    axes.set_ylabel("memory (MB)")
-    largest = max(parts, key=lambda k: measured[k])
-    axes.set_title(f"Training memory: the largest part is the {largest}")
-    axes.legend()
-    return axes
+
+def request_flops(config: ModelConfig, prompt_tokens: int, new_tokens: int, use_kv_cache: bool,
+                  batch_size: int = 1, context_keep: int | None = None) -> int:
+    """Analytic FLOPs of a whole request: every step of its context_schedule, summed."""
+    schedule = context_schedule(prompt_tokens, new_tokens, config.block_size,
+                                window_keep(config.block_size, context_keep))
+    return sum(step_flops(config, phase, context, use_kv_cache, batch_size)
+               for phase, context in schedule)
+
+
+def kv_cache_bytes(n_layer: int, n_kv_heads: int, head_dim: int, tokens: int,
+                   batch_size: int = 1, bytes_per_value: float = 4) -> float:
+    """Bytes of the KV cache: 2 x n_layer x n_kv_heads x head_dim x bytes x tokens x batch.
+
+    2 because each layer keeps a key and a value vector per KV head for every position.
+    The heads are the KEY/VALUE heads: with grouped-query attention several query heads
+    share one KV head, and the cache shrinks by n_head / n_kv_heads (Llama 3 70B: 64 query
+    heads, 8 KV heads, 8x smaller than counting query heads). bytes_per_value: 4 for
+    float32 (this course's CPU model), 2 for bf16/fp16 (how large models are served).
+    """
+    for name, value in (("n_layer", n_layer), ("n_kv_heads", n_kv_heads),
+                        ("head_dim", head_dim), ("batch_size", batch_size)):
+        validate.whole(name, value)
+    validate.whole("tokens", tokens, lowest=0)
+    validate.positive("bytes_per_value", bytes_per_value)
+    return 2 * n_layer * n_kv_heads * head_dim * bytes_per_value * tokens * batch_size

@@ -28,20 +28,16 @@ A prompt longer than `block_size` is cut to its last `block_size` tokens.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
-from course_lib import flops, runtime, validate
-from course_lib.model import ModelConfig
-
-PREFILL, DECODE, SLIDE = "prefill", "decode", "slide"
-
+from course_lib import runtime, validate
+from course_lib.flops import DECODE, PREFILL, context_schedule, window_keep
+from course_lib.stats import Spread
 
 # --- Checking the request ---------------------------------------------------------------
 
@@ -55,13 +51,6 @@ def check_request(vocab_size: int, block_size: int, max_new_tokens: int, tempera
         validate.whole("top_k (or None)", top_k, highest=vocab_size)
     validate.whole("seed", seed, lowest=0)
     return window_keep(block_size, context_keep)
-
-
-def window_keep(block_size: int, context_keep: int | None) -> int:
-    """Tokens kept when the context window is full: context_keep, or half the window."""
-    if context_keep is None:
-        return max(1, block_size // 2)
-    return validate.whole("context_keep (or None)", context_keep, highest=block_size)
 
 
 def _check_prompt_ids(idx, vocab_size: int) -> None:
@@ -102,28 +91,6 @@ def pick_next_token(logits: torch.Tensor, temperature: float, top_k: int | None,
 # --- The generation loop ----------------------------------------------------------------
 
 
-def context_schedule(prompt_tokens: int, new_tokens: int, block_size: int,
-                     context_keep: int) -> list[tuple[str, int]]:
-    """(phase, context tokens) for each forward pass of a request, one pass per new token.
-
-    The context is what the model sees when it predicts that token. Phases: 'prefill' (the
-    prompt, cut to block_size), 'decode' (the context grew by the token just generated) and
-    'slide' (the window was full: keep the last context_keep tokens and prefill them again).
-    """
-    schedule = []
-    context = min(prompt_tokens, block_size)
-    for step in range(new_tokens):
-        if step == 0:
-            schedule.append((PREFILL, context))
-        elif context == block_size:
-            context = context_keep
-            schedule.append((SLIDE, context))
-        else:
-            context += 1
-            schedule.append((DECODE, context))
-    return schedule
-
-
 @dataclass(frozen=True)
 class Step:
     """One generated token per sequence, and what produced it."""
@@ -134,7 +101,7 @@ class Step:
     context_tokens: int  # how many tokens the model saw for this prediction
 
 
-@torch.no_grad()  # no_grad, not inference_mode: FlopCounterMode counts nothing under the latter
+@torch.no_grad()  # no_grad: course_lib.counting measures FLOPs through this loop
 def stream_tokens(model: nn.Module, idx: torch.Tensor, max_new_tokens: int,
                   temperature: float = 1.0, top_k: int | None = None, use_kv_cache: bool = True,
                   seed: int = 1337, context_keep: int | None = None) -> Iterator[Step]:
@@ -241,25 +208,6 @@ def generate(model: nn.Module, tokenizer, prompt: str | Sequence[str], max_new_t
 
 
 @dataclass(frozen=True)
-class Spread:
-    """The median of repeated measurements, with the smallest and largest as the spread."""
-
-    median: float
-    low: float
-    high: float
-    repeats: int
-
-    @classmethod
-    def of(cls, samples: Sequence[float]) -> Spread:
-        if not samples:
-            raise ValueError("need at least one measurement")
-        return cls(statistics.median(samples), min(samples), max(samples), len(samples))
-
-    def __str__(self) -> str:
-        return f"{self.median:.3g} (range {self.low:.3g} to {self.high:.3g}, n={self.repeats})"
-
-
-@dataclass(frozen=True)
 class RequestTiming:
     """How long one request took: a batch of prompts, each continued by new_tokens tokens."""
 
@@ -317,138 +265,3 @@ def sweep_batch_sizes(model: nn.Module, batch_sizes: Sequence[int], prompt_token
             for batch in batch_sizes]
 
 
-# --- What a generated token costs: FLOPs and KV-cache bytes --------------------------------
-
-
-def step_flops(config: ModelConfig, phase: str, context: int, use_kv_cache: bool,
-               batch_size: int = 1) -> int:
-    """Analytic forward FLOPs of one generation step (formulas from course_lib.flops).
-
-    A cached decode step pushes one token through the model, attending over `context`
-    positions. Everything else (no cache, a prefill, a slide) pushes the whole context
-    through, as TinyGPT computes it: each of the `context` tokens scores all `context` keys.
-    """
-    if use_kv_cache and phase == DECODE:
-        return batch_size * flops.forward_flops_per_token(config, context)["total"]
-    return flops.forward_flops(config, context, batch_size)
-
-
-def flops_per_generated_token(config: ModelConfig, context: int, use_kv_cache: bool) -> int:
-    """Analytic FLOPs to generate one token of one sequence whose context is `context` tokens."""
-    return step_flops(config, DECODE, context, use_kv_cache)
-
-
-def request_flops(config: ModelConfig, prompt_tokens: int, new_tokens: int, use_kv_cache: bool,
-                  batch_size: int = 1, context_keep: int | None = None) -> int:
-    """Analytic FLOPs of a whole request: every step of its context_schedule, summed."""
-    schedule = context_schedule(prompt_tokens, new_tokens, config.block_size,
-                                window_keep(config.block_size, context_keep))
-    return sum(step_flops(config, phase, context, use_kv_cache, batch_size)
-               for phase, context in schedule)
-
-
-@torch.no_grad()
-def measure_flops_per_generated_token(model: nn.Module, context: int,
-                                      use_kv_cache: bool) -> int:
-    """FLOPs PyTorch's FlopCounterMode records for generating one token at `context`.
-
-    Without the cache that is a forward pass over `context` tokens (course_lib.flops
-    measures it). With the cache, the first context - 1 tokens are prefilled uncounted,
-    and only the decode step of the last one is counted.
-    """
-    validate.whole("context", context, highest=model.config.block_size)
-    device = model.device
-    idx = torch.zeros((1, context), dtype=torch.long, device=device)
-    if not use_kv_cache:
-        return flops.measure_flops(model, idx)["total"]
-    cache = model.new_cache(1)
-    if context > 1:
-        model(idx[:, :-1], cache=cache)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        model(idx[:, -1:], cache=cache)
-    return int(counter.get_total_flops())
-
-
-def kv_cache_bytes(n_layer: int, n_kv_heads: int, head_dim: int, tokens: int,
-                   batch_size: int = 1, bytes_per_value: float = 4) -> float:
-    """Bytes of the KV cache: 2 x n_layer x n_kv_heads x head_dim x bytes x tokens x batch.
-
-    2 because each layer keeps a key and a value vector per KV head for every position.
-    The heads are the KEY/VALUE heads: with grouped-query attention several query heads
-    share one KV head, and the cache shrinks by n_head / n_kv_heads (Llama 3 70B: 64 query
-    heads, 8 KV heads, 8x smaller than counting query heads). bytes_per_value: 4 for
-    float32 (this course's CPU model), 2 for bf16/fp16 (how large models are served).
-    """
-    for name, value in (("n_layer", n_layer), ("n_kv_heads", n_kv_heads),
-                        ("head_dim", head_dim), ("batch_size", batch_size)):
-        validate.whole(name, value)
-    validate.whole("tokens", tokens, lowest=0)
-    validate.positive("bytes_per_value", bytes_per_value)
-    return 2 * n_layer * n_kv_heads * head_dim * bytes_per_value * tokens * batch_size
-
-
-# --- Figures (drawn with course_lib.plots; show them with plots.show(figure)) ----------------
-
-
-def plot_flops_per_token(config: ModelConfig, contexts: Sequence[int],
-                         measured: dict[bool, Sequence[int]] | None = None):
-    """FLOPs to generate one token against its context, with and without the KV cache.
-
-    Lines: the formula; markers: `measured` counts ({use_kv_cache: one per context}).
-    Returns a matplotlib Figure.
-    """
-    from course_lib import plots
-
-    figure, (axes,) = plots.new_figure()
-    for color, use_kv_cache, label in ((0, False, "cache off"), (1, True, "cache on")):
-        line = [flops_per_generated_token(config, c, use_kv_cache) for c in contexts]
-        axes.plot(contexts, line, color=plots.colors()[color], label=f"{label}: formula")
-        if measured is not None:
-            axes.plot(contexts, measured[use_kv_cache], "o", color=plots.colors()[color],
-                      mfc="none", label=f"{label}: PyTorch counted")
-    plots.log_axis(axes, "y", "FLOPs per generated token", subs=(1.0, 2.0, 5.0))
-    axes.set_xlabel("context (tokens the model sees)")
-    axes.set_title("Without the cache, a token costs more the longer the context")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    return figure
-
-
-def plot_batch_sweep(timings: Sequence[RequestTiming]):
-    """Latency (left) and throughput (right) against batch size; bars show the spread.
-
-    Returns a matplotlib Figure.
-    """
-    from course_lib import plots
-
-    batches = [t.batch_size for t in timings]
-    palette = plots.colors()
-
-    def errorbar(axes, spreads, scale, color, label=None):
-        medians = [s.median * scale for s in spreads]
-        below = [(s.median - s.low) * scale for s in spreads]
-        above = [(s.high - s.median) * scale for s in spreads]
-        axes.errorbar(batches, medians, yerr=[below, above], marker="o", capsize=3,
-                      color=color, label=label)
-
-    figure, (latency, throughput) = plots.new_figure(width=10, height=3.8, ncols=2)
-    figure.subplots_adjust(top=0.8, left=0.08)
-    figure.suptitle("Batching: many more tokens per second, a slower stream for each user")
-    errorbar(latency, [t.time_to_first_token_s for t in timings], 1e3, palette[0],
-             "time to first token")
-    errorbar(latency, [t.time_per_output_token_s for t in timings], 1e3, palette[1],
-             "time per output token")
-    plots.log_axis(latency, "y", "milliseconds (median and range)", subs=(1.0, 2.0, 5.0))
-    latency.set_title("Latency: what each user waits")
-    latency.legend(fontsize=8)
-    errorbar(throughput, [t.tokens_per_s for t in timings], 1, palette[3])
-    plots.log_axis(throughput, "y", "output tokens per second (whole batch)",
-                   subs=(1.0, 2.0, 5.0))
-    throughput.set_title("Throughput: what the machine produces")
-    for axes in (latency, throughput):
-        axes.set_xscale("log", base=2)
-        axes.set_xticks(batches, labels=[str(b) for b in batches])
-        axes.set_xlabel("batch size (sequences decoded together)")
-        axes.grid(alpha=0.3)
-    return figure

@@ -22,56 +22,13 @@ Design choices, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from course_lib import validate
-
-
-@dataclass
-class ModelConfig:
-    """Shape of a TinyGPT. Defaults are nanoGPT's CPU configuration (about 0.8M parameters)."""
-
-    vocab_size: int
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 64  # longest context, in tokens
-    dropout: float = 0.0
-    bias: bool = True
-    n_kv_head: int | None = None  # grouped-query attention; None means n_kv_head = n_head
-
-    def __post_init__(self) -> None:
-        for name in ("vocab_size", "n_layer", "n_head", "n_embd", "block_size"):
-            validate.whole(name, getattr(self, name))
-        if self.n_embd % self.n_head != 0:
-            raise ValueError(
-                f"n_embd must be divisible by n_head (each head gets n_embd // n_head "
-                f"dimensions), got n_embd={self.n_embd}, n_head={self.n_head}"
-            )
-        validate.positive("dropout", self.dropout, allow_zero=True, below=1)
-        if not isinstance(self.bias, bool):
-            raise ValueError(f"bias must be True or False, got {self.bias!r}")
-        if self.n_kv_head is not None:
-            validate.whole("n_kv_head (or None)", self.n_kv_head)
-            if self.n_head % self.n_kv_head != 0:
-                raise ValueError(
-                    f"n_kv_head must be None or a whole number >= 1 that divides "
-                    f"n_head={self.n_head}, got {self.n_kv_head!r}"
-                )
-
-    @property
-    def head_dim(self) -> int:
-        """Dimensions per attention head."""
-        return self.n_embd // self.n_head
-
-    @property
-    def kv_heads(self) -> int:
-        """Number of key/value heads (n_head unless grouped-query attention is on)."""
-        return self.n_kv_head or self.n_head
+from course_lib.shapes import ModelConfig
 
 
 class KVCache:

@@ -53,6 +53,13 @@ _PATTERSON = ("Patterson et al. 2022, The Carbon Footprint of ML Training Will P
               "Then Shrink, arXiv:2204.05149")
 _WU = ("Wu et al. 2022, Sustainable AI: Environmental Implications, Challenges and "
        "Opportunities, MLSys")
+_SCALING_BOOK = ("Austin et al. 2025, How to Scale Your Model, part 8: Serving LLaMA 3-70B on "
+                 "TPUs (jax-ml.github.io/scaling-book/applied-inference; "
+                 "github.com/jax-ml/scaling-book, applied-inference.md)")
+_MLPERF = ("MLCommons, MLPerf Inference, loadgen/mlperf.conf (github.com/mlcommons/inference, "
+           "commit 001712e9): P99 limits of the server scenarios")
+_LEVIATHAN = ("Leviathan, Kalman and Matias 2023, Fast Inference from Transformers via "
+              "Speculative Decoding, ICML 2023, arXiv:2211.17192")
 
 _TABLE: tuple[Reference, ...] = (
     # --- Compute accounting -------------------------------------------------
@@ -220,15 +227,15 @@ _TABLE: tuple[Reference, ...] = (
     Reference("h100_sxm.measured_bandwidth", 2.972e12, "bytes/s",
               "H100 80GB HBM3 (SXM) memory bandwidth measured with the course's copy probe "
               "(1 GB buffer, median of 20)",
-              "Course authors' measurement: course_lib.hardware.measure_memory_bandwidth on "
+              "Course authors' measurement: course_lib.probes.measure_memory_bandwidth on "
               "one H100 80GB HBM3, PyTorch 2.11", "2026-11", "89% of the datasheet figure"),
     Reference("h100_sxm.measured_bf16_matmul_flops", 793e12, "FLOP/s",
               "H100 80GB HBM3 (SXM) bf16 8192 x 8192 matmul throughput, measured",
               "Course authors' measurement: torch.matmul, 30 repeats, one H100 80GB HBM3, "
               "PyTorch 2.11", "2026-11", "80% of the dense datasheet peak"),
-    # --- Issue 10 (notebook 08, course_lib.distributed): interconnects and training at scale ---
+    # --- Issue 10 (notebook 10, course_lib.scaleout): interconnects and training at scale ---
     # Link figures as the vendor quotes them. NVLink and PCIe are quoted for both directions
-    # together; InfiniBand per direction. course_lib.distributed converts to one direction.
+    # together; InfiniBand per direction. course_lib.scaleout converts to one direction.
     Reference("interconnect.nvlink4_h100_sxm", 900e9, "bytes/s (both directions together)",
               "H100 SXM NVLink 4 GPU-to-GPU bandwidth per GPU (18 links; 450 GB/s each way)",
               _H100 + " (interconnect row)", "2023"),
@@ -328,6 +335,117 @@ _TABLE: tuple[Reference, ...] = (
     Reference("llama32.logit_generation_gpu_hours", 86e3, "H100-80GB GPU-hours",
               "Time to generate the teachers' logits for distilling Llama 3.2 1B and 3B "
               "together", _LLAMA32_CARD + ", training energy table", "2024-09"),
+    # --- Issue 19 (notebook 09, serving under load): speculative decoding, latency limits ---
+    Reference("leviathan2023.speed_up_low", 2, "x",
+              "Speed-up of T5-XXL decoding by speculative decoding, low end of the reported "
+              "range (2X-3X, with outputs identical to the model's own)", _LEVIATHAN, "2022-11",
+              "the expected tokens per step, (1 - a^(k+1)) / (1 - a), is their equation 1"),
+    Reference("leviathan2023.speed_up_high", 3, "x",
+              "Speed-up of T5-XXL decoding by speculative decoding, high end of the reported "
+              "range (2X-3X)", _LEVIATHAN, "2022-11"),
+    Reference("mlperf.llama2_70b_interactive_ttft_s", 0.45, "s to the first token (P99)",
+              "MLPerf Inference latency limit, Llama 2 70B, interactive server scenario: time "
+              "to first token", _MLPERF, "2025-04", "with 40 ms per output token"),
+    # --- Issue 18 (notebook "The price of a token", course_lib.serving): serving cost ------
+    Reference("llama31.context_tokens", 131072, "tokens",
+              "Longest context of the Llama 3.1 models (128K tokens)", _LLAMA31, "2024-07",
+              "Llama 3.1 8B and 70B have Llama 3 8B's and 70B's shapes (herd paper, table 3)"),
+    Reference("epoch2025.total_params", 400e9, "parameters",
+              "GPT-4o total parameters assumed for the 0.3 Wh estimate (a mixture of experts "
+              "with 100B active)",
+              "Epoch AI 2025, How much energy does ChatGPT use? (epoch.ai/gradient-updates/"
+              "how-much-energy-does-chatgpt-use) and its spreadsheet: 'Using 400 billion total, "
+              "100B active'", "2025-02", "an estimate: OpenAI does not publish it"),
+    Reference("mixtral.n_experts", 8, "experts per layer",
+              "Mixtral 8x7B: experts in each mixture-of-experts layer",
+              "Jiang et al. 2024, Mixtral of Experts, arXiv:2401.04088, section 2", "2024-01",
+              "the course's chat preset assumes this routing: the chat model's is not public"),
+    Reference("mixtral.experts_per_token", 2, "experts per token",
+              "Mixtral 8x7B: experts each token is routed to, in each layer",
+              "Jiang et al. 2024, Mixtral of Experts, arXiv:2401.04088, section 2", "2024-01"),
+    Reference("fireworks.llama31_8b_usd_per_m_input", 0.2, "USD per million input tokens",
+              "Fireworks AI serverless price, base models up to 16B parameters (Llama 3.1 8B)",
+              "Fireworks AI pricing page (fireworks.ai/pricing), serverless text models",
+              "2026-12", "date of access to a stored copy that shows no date; the same price "
+              "applies to input and output tokens; prices move: edit"),
+    Reference("fireworks.llama31_8b_usd_per_m_output", 0.2, "USD per million output tokens",
+              "Fireworks AI serverless price, base models up to 16B parameters (Llama 3.1 8B)",
+              "Fireworks AI pricing page (fireworks.ai/pricing), serverless text models",
+              "2026-12", "date of access to a stored copy that shows no date"),
+    Reference("fireworks.llama31_70b_usd_per_m_input", 0.9, "USD per million input tokens",
+              "Fireworks AI serverless price, base models of 16.1B to 80B parameters "
+              "(Llama 3.1 70B)",
+              "Fireworks AI pricing page (fireworks.ai/pricing), serverless text models",
+              "2026-12", "date of access to a stored copy that shows no date"),
+    Reference("fireworks.llama31_70b_usd_per_m_output", 0.9, "USD per million output tokens",
+              "Fireworks AI serverless price, base models of 16.1B to 80B parameters "
+              "(Llama 3.1 70B)",
+              "Fireworks AI pricing page (fireworks.ai/pricing), serverless text models",
+              "2026-12", "date of access to a stored copy that shows no date"),
+    Reference("deepinfra.llama31_8b_usd_per_m_input", 0.055, "USD per million input tokens",
+              "DeepInfra price for meta-llama/Meta-Llama-3.1-8B-Instruct, served in bfloat16",
+              "DeepInfra model page (deepinfra.com/meta-llama/Meta-Llama-3.1-8B-Instruct/api): "
+              "'$0.055 / Mtoken'", "2026-12",
+              "date of access to a stored copy that shows no date; one price for input and "
+              "output tokens"),
+    Reference("deepinfra.llama31_8b_usd_per_m_output", 0.055, "USD per million output tokens",
+              "DeepInfra price for meta-llama/Meta-Llama-3.1-8B-Instruct, served in bfloat16",
+              "DeepInfra model page (deepinfra.com/meta-llama/Meta-Llama-3.1-8B-Instruct/api)",
+              "2026-12", "date of access to a stored copy that shows no date"),
+    Reference("deepinfra.llama31_70b_usd_per_m_input", 0.13, "USD per million input tokens",
+              "DeepInfra price for meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo, served in fp8",
+              "DeepInfra model page (deepinfra.com/meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo/"
+              "api): '$0.13/$0.40 in/out Mtoken'", "2026-12",
+              "date of access to a stored copy that shows no date; fp8 weights"),
+    Reference("deepinfra.llama31_70b_usd_per_m_output", 0.4, "USD per million output tokens",
+              "DeepInfra price for meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo, served in fp8",
+              "DeepInfra model page (deepinfra.com/meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo/"
+              "api)", "2026-12", "date of access to a stored copy that shows no date"),
+    Reference("mlperf.llama31_8b_interactive_tpot_s", 0.03, "s per output token (P99)",
+              "MLPerf Inference latency limit, Llama 3.1 8B, interactive server scenario: time "
+              "per output token", _MLPERF, "2025-09", "time to first token at most 500 ms"),
+    Reference("mlperf.llama31_8b_server_tpot_s", 0.1, "s per output token (P99)",
+              "MLPerf Inference latency limit, Llama 3.1 8B, server scenario: time per output "
+              "token", _MLPERF, "2025-09", "time to first token at most 2 s"),
+    Reference("mlperf.llama2_70b_interactive_tpot_s", 0.04, "s per output token (P99)",
+              "MLPerf Inference latency limit, Llama 2 70B, interactive server scenario: time "
+              "per output token", _MLPERF, "2025-04", "time to first token at most 450 ms"),
+    Reference("tpu_v5e.peak_flops", 1.97e14, "FLOP/s",
+              "Google TPU v5e bfloat16 peak, as the scaling book's serving example uses it",
+              _SCALING_BOOK, "2025-02"),
+    Reference("tpu_v5e.bandwidth", 8.2e11, "bytes/s",
+              "Google TPU v5e HBM bandwidth, as the scaling book's serving example uses it",
+              _SCALING_BOOK, "2025-02"),
+    Reference("tpu_v5e.memory", 16e9, "bytes", "Google TPU v5e HBM per chip", _SCALING_BOOK,
+              "2025-02"),
+    Reference("tpu_v5e.usd_per_hour", 1.2, "USD per chip-hour",
+              "Google Cloud TPU v5e price the scaling book's serving example uses",
+              _SCALING_BOOK + " (from Google Cloud TPU pricing)", "2025-02"),
+    Reference("scalingbook.context_tokens", 8192, "tokens",
+              "Context of every sequence in the scaling book's LLaMA 3-70B serving example",
+              _SCALING_BOOK, "2025-02"),
+    Reference("scalingbook.bf16_chips", 16, "TPU v5e chips",
+              "Smallest TPU v5e slice (4x4) serving LLaMA 3-70B in bfloat16", _SCALING_BOOK,
+              "2025-02"),
+    Reference("scalingbook.bf16_batch", 43, "sequences",
+              "KV caches of 8k tokens that fit beside LLaMA 3-70B's bfloat16 weights on 16 "
+              "TPU v5e (the largest batch)", _SCALING_BOOK, "2025-02",
+              "the table's int8 and int4 rows do not follow from their own inputs (8 x 16 GB - "
+              "70 GB is 58 GB, not 68): the course reproduces the bfloat16 row"),
+    Reference("scalingbook.bf16_step_s", 0.019, "s per decode step",
+              "Decode step time with HBM full (16 GB / 8.2e11 bytes/s)", _SCALING_BOOK,
+              "2025-02"),
+    Reference("scalingbook.int4_min_step_s", 0.01, "s per decode step",
+              "Smallest decode step time for LLaMA 3-70B with int4 weights on 4 TPU v5e "
+              "('about 10ms / step')", _SCALING_BOOK, "2025-02"),
+    Reference("scalingbook.int8_kv_bytes_per_token", 163840, "bytes per token",
+              "LLaMA 3-70B KV cache per token in int8: 2 x 8 KV heads x 128 x 80 layers "
+              "(160 kiB)", _SCALING_BOOK, "2025-02"),
+    Reference("assumption.serving_fleet_utilisation", 0.5, "fraction",
+              "Share of a serving fleet's paid accelerator-hours spent serving requests (a "
+              "fleet sized for peak traffic idles part of the day)", "Course assumption",
+              "2026", "the serving model's cost floor divided by this gives the lifecycle "
+              "presets' serving cost; edit it"),
 )
 
 REFERENCES: dict[str, Reference] = {entry.key: entry for entry in _TABLE}

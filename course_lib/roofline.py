@@ -14,27 +14,25 @@ the left. Batching decode shares each weight read among b sequences and
 moves it right, until the keys and values each sequence must read (its KV
 cache) take over.
 
-Pure functions with units in their names or docstrings (FLOPs, bytes,
-seconds, FLOP/s, bytes/s, joules, watts), plus `measure_energy` and notebook
-07's on-device explorer (built on course_lib.widgets' Explorer). FLOPs per token come from
-course_lib.flops, KV-cache bytes from course_lib.inference, chips from
-course_lib.devices; this machine's peak and bandwidth from course_lib.hardware.
+Arithmetic layer: pure functions with units in their names or docstrings (FLOPs, bytes,
+seconds, FLOP/s, bytes/s). Sections: the roofline itself; what a step costs; the
+roofline's view of the course's tiny model and of published ones (course_lib.shapes'
+ModelShape); on-device fit and speed. FLOPs per token and KV-cache bytes come from
+course_lib.flops, chips from course_lib.devices, this machine's measured peak and bandwidth
+from course_lib.probes. Energy is in course_lib.energy, the figures in
+course_lib.figures.hardware, notebook 07's on-device explorer in
+course_lib.explorers.hardware.
 """
 
 from __future__ import annotations
 
-import html
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-import ipywidgets as W
 import numpy as np
 
-from course_lib import devices, flops, inference, references, validate, widgets
+from course_lib import devices, flops, references, validate
 from course_lib.flops import bytes_per_weight
-from course_lib.model import ModelConfig
+from course_lib.shapes import ModelConfig, ModelShape
 
 # Memory traffic of one AdamW step in fp32, per parameter: forward reads the weight (4),
 # backward reads it again (4) and writes its gradient (4); the optimizer reads weight,
@@ -61,7 +59,8 @@ def chip_ridge_point(chip: str | devices.Device) -> float:
     return ridge_point(device.peak_flops, device.bandwidth)
 
 
-def attainable_flops(intensity, peak_flops: float, bandwidth: float):
+def attainable_flops(intensity: float | np.ndarray, peak_flops: float,
+                     bandwidth: float) -> float | np.ndarray:
     """Roofline: min(peak, intensity x bandwidth) in FLOP/s; intensity may be an array."""
     peak = validate.positive("peak_flops", peak_flops)
     rate = validate.positive("bandwidth", bandwidth)
@@ -93,6 +92,11 @@ class StepCost:
         """Arithmetic intensity, FLOP per byte moved."""
         return self.flops / self.bytes_moved
 
+    @property
+    def kind(self) -> str:
+        """What sort of step: the first word of its name ('decode', 'prefill', 'training')."""
+        return self.name.split()[0]
+
     def seconds_bound(self, peak_flops: float, bandwidth: float) -> float:
         """Shortest time the step can take on a chip: the slower of compute and memory."""
         return max(self.flops / validate.positive("peak_flops", peak_flops),
@@ -101,31 +105,6 @@ class StepCost:
     def tokens_per_second_bound(self, peak_flops: float, bandwidth: float) -> float:
         """Most tokens per second the chip allows for this step."""
         return self.tokens / self.seconds_bound(peak_flops, bandwidth)
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """What the roofline needs to know about a model.
-
-    params: the parameters every token multiplies (2 FLOPs each per token);
-    forward_flops_per_token: a function of the context length (tokens) giving forward
-    FLOPs per token, attention included (from course_lib.flops);
-    kv_bytes_per_token: bytes of keys and values one token adds to the KV cache, at the
-    precision the model runs in;
-    activation_bytes_per_token: bytes a training step saves per token for the backward pass.
-    """
-
-    name: str
-    params: float
-    forward_flops_per_token: Callable[[int], float]
-    kv_bytes_per_token: float
-    activation_bytes_per_token: float = 0.0
-
-    def __post_init__(self) -> None:
-        validate.positive("params", self.params)
-        validate.positive("kv_bytes_per_token", self.kv_bytes_per_token, allow_zero=True)
-        validate.positive("activation_bytes_per_token", self.activation_bytes_per_token,
-                  allow_zero=True)
 
 
 def decode_step(model: ModelShape, batch_size: int, context: int,
@@ -198,19 +177,21 @@ def decode_compute_bound_batch(model: ModelShape, context: int, peak_flops: floa
 
 
 # --- Models: the course's tiny model and real ones -----------------------------------------
+# Built here rather than in course_lib.shapes: they count with course_lib.flops, which
+# itself imports course_lib.shapes.
 
 
 def tiny_model_shape(config: ModelConfig, n_params: int, name: str = "tiny model") -> ModelShape:
     """The course's TinyGPT as the roofline sees it, in fp32.
 
-    n_params: TinyGPT.num_params()["total"] (the bytes every step reads). FLOPs per token
-    and activation bytes come from course_lib.flops, KV-cache bytes from course_lib.inference.
+    n_params: TinyGPT.num_params()["total"] (the bytes every step reads). FLOPs per token,
+    activation bytes and KV-cache bytes come from course_lib.flops.
     """
     def forward(context: int) -> float:
-        return flops.forward_flops_per_token(config, context)["total"]
+        return flops.forward_flops_breakdown(config, context)["total"]
 
-    kv = inference.kv_cache_bytes(config.n_layer, config.kv_heads, config.head_dim, 1,
-                                  bytes_per_value=bytes_per_weight("fp32"))
+    kv = flops.kv_cache_bytes(config.n_layer, config.kv_heads, config.head_dim, 1,
+                              bytes_per_value=bytes_per_weight("fp32"))
     per_token = flops.activation_bytes(config, 1, config.block_size) / config.block_size
     return ModelShape(name, n_params, forward, kv, per_token)
 
@@ -226,8 +207,8 @@ def real_model_shape(key: str) -> ModelShape:
     n_layer = int(references.value(f"{key}.n_layers"))
     d_model = int(references.value(f"{key}.d_model"))
     head_dim = d_model // int(references.value(f"{key}.n_heads"))
-    kv = inference.kv_cache_bytes(n_layer, int(references.value(f"{key}.n_kv_heads")),
-                                  head_dim, 1, bytes_per_value=bytes_per_weight("bf16"))
+    kv = flops.kv_cache_bytes(n_layer, int(references.value(f"{key}.n_kv_heads")),
+                              head_dim, 1, bytes_per_value=bytes_per_weight("bf16"))
 
     def forward(context: int) -> float:
         return flops.kaplan_forward_flops_per_token(params, n_layer, context, d_model)
@@ -235,24 +216,10 @@ def real_model_shape(key: str) -> ModelShape:
     return ModelShape(key, params, forward, kv)
 
 
-# --- Drawing it ---------------------------------------------------------------------------
-
-
-def plot_roof(ax, peak_flops: float, bandwidth: float, label: str, color=None,
-              intensities: tuple[float, float] = (1e-2, 1e4)):
-    """Draw one chip's roofline on log-log axes (FLOP/byte against FLOP/s), ridge marked."""
-    grid = np.logspace(np.log10(intensities[0]), np.log10(intensities[1]), 200)
-    line, = ax.plot(grid, attainable_flops(grid, peak_flops, bandwidth), color=color,
-                    label=f"{label} (ridge {ridge_point(peak_flops, bandwidth):.3g} FLOP/byte)")
-    ax.plot([ridge_point(peak_flops, bandwidth)], [peak_flops], "o", color=line.get_color())
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity (FLOP per byte moved, log scale)")
-    ax.set_ylabel("FLOP/s (log scale)")
-    return line
-
-
 # --- On-device inference ------------------------------------------------------------------
+
+# The precisions an on-device model is stored in, largest first (bytes per weight 2, 1, 0.5).
+ON_DEVICE_PRECISIONS = ("fp16", "int8", "int4")
 
 
 def weight_bytes(params: float, precision: str) -> float:
@@ -284,7 +251,7 @@ def decode_tokens_per_second_bound(params: float, precision: str, bandwidth: flo
     batch = validate.whole("batch_size", batch_size)
     moved = (weight_bytes(params, precision)
              + batch * validate.positive("kv_bytes_per_sequence", kv_bytes_per_sequence,
-                                 allow_zero=True))
+                                         allow_zero=True))
     return validate.positive("bandwidth", bandwidth) / moved
 
 
@@ -297,7 +264,7 @@ def largest_model_for_speed(bandwidth: float, tokens_per_second: float,
 
 
 def fit_table(models: dict[str, float], chips: list[str] | None = None,
-              precisions: tuple[str, ...] = ("fp16", "int8", "int4"),
+              precisions: tuple[str, ...] = ON_DEVICE_PRECISIONS,
               usable_fraction: float = 1.0) -> list[dict]:
     """One row per (chip, model, precision): weight GB, whether it fits, decode tokens/s bound.
 
@@ -335,150 +302,3 @@ def describe_fit(chip: str | devices.Device, params: float, precision: str,
             f"{device.name} ({room / 1e9:.3g} GB usable). Decode is at most {rate:.3g} "
             f"tokens/s per sequence (bandwidth {device.bandwidth / 1e9:.3g} GB/s / weight "
             "bytes; an upper bound).")
-
-
-def draw_fit(ax, chip: str | devices.Device, params: float, usable_fraction: float = 1.0,
-             precisions: tuple[str, ...] = ("fp16", "int8", "int4")) -> None:
-    """Bars of weight GB per precision against the chip's usable memory, tokens/s on top."""
-    device = devices.get(chip)
-    room = usable_fraction * device.memory / 1e9
-    sizes = [weight_bytes(params, p) / 1e9 for p in precisions]
-    colors = ["C0" if size <= room else "C1" for size in sizes]
-    ax.bar(precisions, sizes, color=colors)
-    ax.axhline(room, color="k", linestyle="--", label=f"usable memory {room:.3g} GB")
-    for x, (precision, size) in enumerate(zip(precisions, sizes, strict=True)):
-        text = (f"{decode_tokens_per_second_bound(params, precision, device.bandwidth):.3g} tok/s"
-                if size <= room else "does not fit")
-        ax.text(x, size, text, ha="center", va="bottom")
-    ax.set_ylabel("weights (GB)")
-    ax.set_xlabel("precision (bytes per weight: fp16 2, int8 1, int4 0.5)")
-    ax.set_ylim(0, max(max(sizes), room) * 1.25)
-    ax.legend(loc="upper right")
-    fitting = [p for p, size in zip(precisions, sizes, strict=True) if size <= room]
-    ax.set_title(f"{params / 1e9:.3g}B on {device.name}: "
-                 + (f"fits at {', '.join(fitting)}" if fitting else "fits at no precision"))
-
-
-# --- Energy -------------------------------------------------------------------------------
-
-RAPL_ROOT = Path("/sys/class/powercap")
-# An assumption, not a measurement (cited as such in course_lib.references).
-ASSUMED_CPU_WATTS = references.value("assumption.cpu_package_watts")
-
-
-@dataclass(frozen=True)
-class EnergyMeasurement:
-    """Energy of one piece of work: measured by counters, or estimated as time x power."""
-
-    joules: float
-    seconds: float
-    measured: bool  # True: from the machine's energy counters; False: an estimate
-    source: str
-
-    @property
-    def watts(self) -> float:
-        """Average power over the work, W."""
-        return self.joules / self.seconds
-
-    def label(self) -> str:
-        return "measured" if self.measured else "estimate"
-
-
-def rapl_counters(root: Path = RAPL_ROOT) -> list[Path]:
-    """Readable package-level energy counters (Linux RAPL), or [] when there are none.
-
-    Containers and virtual machines usually hide them or make them readable by root only.
-    """
-    found = []
-    for domain in sorted(Path(root).glob("intel-rapl:*")):
-        counter = domain / "energy_uj"
-        if domain.name.count(":") == 1 and counter.exists():  # packages, not sub-domains
-            try:
-                int(counter.read_text())
-            except (OSError, ValueError):
-                continue
-            found.append(domain)
-    return found
-
-
-def _read_microjoules(domains: list[Path]) -> list[int]:
-    return [int((domain / "energy_uj").read_text()) for domain in domains]
-
-
-def measure_energy(work: Callable[[], object], assumed_watts: float = ASSUMED_CPU_WATTS,
-                   root: Path = RAPL_ROOT) -> EnergyMeasurement:
-    """Run `work()` once and return its energy in joules.
-
-    With readable RAPL counters the energy is measured (the whole CPU package, so other
-    programs running at the same time count too). Without them it is an estimate:
-    elapsed seconds x assumed_watts, a number you can change.
-    """
-    watts = validate.positive("assumed_watts", assumed_watts)
-    domains = rapl_counters(root)
-    before = _read_microjoules(domains) if domains else []
-    start = time.perf_counter()
-    work()
-    seconds = time.perf_counter() - start
-    if domains:
-        after = _read_microjoules(domains)
-        joules = 0.0
-        for domain, first, last in zip(domains, before, after, strict=True):
-            delta = last - first
-            if delta < 0:  # the counter wrapped around
-                delta += int((domain / "max_energy_range_uj").read_text())
-            joules += delta / 1e6
-        return EnergyMeasurement(joules, seconds, True,
-                                 f"RAPL energy counters ({len(domains)} package(s))")
-    return EnergyMeasurement(seconds * watts, seconds, False,
-                             f"estimate: {seconds:.3g} s x {watts:g} W assumed "
-                             "(no readable energy counters)")
-
-
-def energy_per_token(joules: float, tokens: float) -> float:
-    """Joules per token."""
-    return (validate.positive("joules", joules, allow_zero=True)
-            / validate.positive("tokens", tokens))
-
-
-def joules_to_wh(joules: float) -> float:
-    """Watt-hours from joules (1 Wh = 3600 J)."""
-    return joules / 3600.0
-
-
-# --- The on-device explorer (notebook 07) ---------------------------------------------------
-
-
-class FitExplorer(widgets.Explorer):
-    """Chip, model size and usable memory -> weight size per precision, fit, decode bound."""
-
-    figsize = (7.0, 3.4)
-
-    def __init__(self, chip: str = "snapdragon_8_gen3", params: float | None = None,
-                 usable_fraction: float = 0.5):
-        devices.get(chip)
-        params = references.value("llama3_8b.params") if params is None else params
-        super().__init__({
-            "chip": W.Dropdown(options=[(devices.get(k).name, k) for k in devices.names()],
-                               value=chip, description="chip", **widgets.wide()),
-            # 100M to 1T parameters: every position is a valid model size.
-            "params": W.FloatLogSlider(value=params, base=10, min=8, max=12, step=0.05,
-                                       description="parameters", readout_format=".3g",
-                                       continuous_update=False, **widgets.wide()),
-            "usable_fraction": W.FloatSlider(value=usable_fraction, min=0.1, max=1.0,
-                                             step=0.05, description="share of memory usable",
-                                             continuous_update=False, **widgets.wide()),
-        })
-
-    def draw(self, axes) -> str:
-        c = {name: control.value for name, control in self.controls.items()}
-        draw_fit(axes[0], c["chip"], c["params"], c["usable_fraction"])
-        lines = [describe_fit(c["chip"], c["params"], precision, c["usable_fraction"])
-                 for precision in ("fp16", "int8", "int4")]
-        return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-
-
-def fit_explorer(chip: str = "snapdragon_8_gen3", params: float | None = None,
-                 usable_fraction: float = 0.5) -> FitExplorer:
-    """Notebook 07's on-device explorer (params default: Llama 3 8B's); shows itself when
-    it is the last expression of a cell, live or as a static copy."""
-    return FitExplorer(chip, params, usable_fraction)

@@ -4,6 +4,10 @@ Notebooks read these settings through this module, never from the
 environment by hand, so that one switch (COURSE_FAST=1) shrinks every long
 step for tests and CI, and one variable (COURSE_CACHE_DIR) moves every
 checkpoint and measurement.
+
+Foundation layer: importing it does not load PyTorch (the cost lessons and exercise
+checks never need it). torch is imported only inside the functions that seed it, set its
+threads or pick its device, which are called from the torch layer and notebooks anyway.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from course_lib import validate
 
@@ -23,15 +26,36 @@ FAST_ENV = "COURSE_FAST"
 CACHE_ENV = "COURSE_CACHE_DIR"
 THREADS_ENV = "COURSE_THREADS"
 DEVICE_ENV = "COURSE_DEVICE"
+MAX_THREADS = 1024  # more than any machine this course meets; a typo such as 100000 is caught
+
+
+def _torch():
+    """PyTorch, imported on first use: a lazy import of an optional heavy dependency, so that
+    the arithmetic layer, which imports this module, never loads torch."""
+    import torch  # lazy on purpose (see the docstring), not to dodge an import cycle
+
+    return torch
 
 
 class CourseSetupError(RuntimeError):
     """The machine is not set up the way the course needs; the message says how to fix it."""
 
 
+_FAST_ON = {"1", "true", "yes", "on"}
+_FAST_OFF = {"", "0", "false", "no", "off"}
+
+
 def fast_mode() -> bool:
-    """True when COURSE_FAST is set to 1/true/yes: every long step runs a shrunken version."""
-    return os.environ.get(FAST_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when COURSE_FAST is 1/true/yes/on: every long step runs a shrunken version.
+
+    0/false/no/off or unset means the full run; anything else is a mistake worth naming
+    (COURSE_FAST=2 silently meaning "off" would cost a learner a full run).
+    """
+    value = os.environ.get(FAST_ENV, "").strip().lower()
+    if value not in _FAST_ON | _FAST_OFF:
+        raise CourseSetupError(f"{FAST_ENV} must be 1 (fast mode) or 0 (full run), got "
+                               f"{os.environ[FAST_ENV]!r}")
+    return value in _FAST_ON
 
 
 def pick(full, fast):
@@ -69,7 +93,7 @@ def seed_everything(seed: int = 1337) -> None:
     """Seed Python, NumPy and PyTorch so a run is reproducible on the same machine."""
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    _torch().manual_seed(seed)
 
 
 def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -117,29 +141,45 @@ def configure_threads(threads: int | None = None) -> int:
                 threads = int(env)
             except ValueError:
                 raise ValueError(
-                    f"{THREADS_ENV} must be a whole number >= 1, got {env!r}"
+                    f"{THREADS_ENV} must be a whole number from 1 to {MAX_THREADS}, got {env!r}"
                 ) from None
     if threads is None:
         threads = available_cpus()
-    torch.set_num_threads(validate.whole("threads", threads))
+    validate.whole(f"threads ({THREADS_ENV})", threads, highest=MAX_THREADS)
+    _torch().set_num_threads(threads)
     return threads
 
 
-def device() -> torch.device:
-    """The device to compute on: COURSE_DEVICE if set, else CUDA when present, else CPU."""
-    name = os.environ.get(DEVICE_ENV)
-    if name:
-        if name.startswith("cuda") and not torch.cuda.is_available():
-            raise CourseSetupError(f"{DEVICE_ENV}={name} but PyTorch sees no CUDA GPU here.")
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def device():
+    """The torch.device to compute on: COURSE_DEVICE if set, else CUDA when present, else CPU.
+
+    COURSE_DEVICE takes 'cpu', 'cuda' or 'cuda:N' (case and surrounding spaces ignored);
+    asking for CUDA where PyTorch sees no GPU is an error, never a silent CPU run.
+    """
+    torch = _torch()
+    raw = os.environ.get(DEVICE_ENV)
+    if raw is None or not raw.strip():
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = raw.strip().lower()
+    kind, _, index = name.partition(":")
+    if kind not in {"cpu", "cuda"} or (index and (kind == "cpu" or not index.isdigit())):
+        raise CourseSetupError(f"{DEVICE_ENV} must be 'cpu', 'cuda' or 'cuda:N' (N a GPU "
+                               f"number), got {raw!r}")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise CourseSetupError(f"{DEVICE_ENV}={raw.strip()} but PyTorch sees no CUDA GPU "
+                                   f"here. Unset {DEVICE_ENV} or set it to cpu.")
+        if index and int(index) >= torch.cuda.device_count():
+            raise CourseSetupError(f"{DEVICE_ENV}={raw.strip()}: this machine has "
+                                   f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    return torch.device(name)
 
 
-def synchronize(where: torch.device) -> None:
+def synchronize(where) -> None:
     """Wait for a GPU's queued work before reading the clock (GPU work is asynchronous);
-    nothing to wait for on a CPU."""
+    nothing to wait for on a CPU. `where` is a torch.device."""
     if where.type == "cuda":
-        torch.cuda.synchronize(where)
+        _torch().cuda.synchronize(where)
 
 
 def setup(seed: int = 1337) -> dict:

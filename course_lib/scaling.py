@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from course_lib import flops, hardware, inference, references, validate
+from course_lib import flops, references, validate
+from course_lib.utilisation import accelerator_seconds
 
 FITS = ("besiroglu2024", "chinchilla2022")
 DEFAULT_FIT = "besiroglu2024"
@@ -214,7 +215,7 @@ def model_shape(n_params: float) -> tuple[int, int]:
     return max(1, round(d_model / aspect)), max(1, round(d_model))
 
 
-def forward_flops_per_token(n_params: float, context: float) -> float:
+def estimated_forward_flops_per_token(n_params: float, context: float) -> float:
     """Forward FLOPs for one token at a given context: 2 N + 2 n_layer context d_model.
 
     The second term is attention over the context (Kaplan et al. 2020, table 1),
@@ -257,18 +258,18 @@ def estimate_run(n_params: float, n_tokens: float, context: float, *,
         raise ValueError(f"chip must be one of {', '.join(CHIPS)}, got {chip!r}")
     util = validate.positive("utilisation", references.value("llama31_405b.mfu")
                             if utilisation is None else utilisation, upper=1)
-    per_token = forward_flops_per_token(n, ctx)
+    per_token = estimated_forward_flops_per_token(n, ctx)
     run_flops = flops.TRAIN_PER_FORWARD * per_token * d
     n_layer, d_model = model_shape(n)
     # Keys and values for every layer, counted over KV heads, not query heads: modern models
     # share each KV head among several query heads (grouped-query attention). The share is
     # assumed to be Llama 3 8B's, like the shape itself.
     kv_share = references.value("llama3_8b.n_kv_heads") / references.value("llama3_8b.n_heads")
-    # inference.kv_cache_bytes per token, with every head's width counted (d_model), then
+    # flops.kv_cache_bytes per token, with every head's width counted (d_model), then
     # scaled by the KV-head share.
-    kv_bytes = kv_share * ctx * inference.kv_cache_bytes(n_layer, 1, d_model, 1,
+    kv_bytes = kv_share * ctx * flops.kv_cache_bytes(n_layer, 1, d_model, 1,
                                                          bytes_per_value=BF16_BYTES)
-    seconds = hardware.accelerator_seconds(run_flops, references.value(f"{chip}.peak_flops"), util)
+    seconds = accelerator_seconds(run_flops, references.value(f"{chip}.peak_flops"), util)
     gpu_hours = seconds / 3600
     return RunEstimate(
         n_params=n, n_tokens=d, context=ctx, training_flops=run_flops,

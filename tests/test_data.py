@@ -161,6 +161,41 @@ def test_damaged_cache_is_fetched_again(tmp_path):
     assert corpus.text.encode() == PAYLOAD
 
 
+@pytest.mark.parametrize("name", ["../victim", "/tmp/abs", "a/b", "..", "", ".hidden", None, 5,
+                                  "x" * 65])
+def test_a_corpus_name_cannot_reach_outside_the_cache(tmp_path, name):
+    """The name becomes a file name: '../victim' once deleted a file outside the cache."""
+    cache = tmp_path / "cache"
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"a learner's file")
+    source = tmp_path / "local.txt"
+    source.write_bytes(PAYLOAD)
+    with pytest.raises(ValueError, match="name must be a plain file name"):
+        data.download_corpus(name, url=source.as_uri(), sha256=PAYLOAD_SHA, cache=cache)
+    assert victim.read_bytes() == b"a learner's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["local.txt", "victim.txt"]
+
+
+def test_a_link_planted_in_the_cache_is_not_followed(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"keep me")
+    (cache / "local.txt").symlink_to(outside)
+    source = tmp_path / "local.txt"
+    source.write_bytes(PAYLOAD)
+    with pytest.raises(ValueError, match="must be a file inside"):
+        data.download_corpus("local", url=source.as_uri(), sha256=PAYLOAD_SHA, cache=cache)
+    assert outside.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("timeout_s", [-1, 0, float("nan"), float("inf"), 1e300, "5"])
+def test_download_timeout_must_be_sensible(tmp_path, timeout_s):
+    with pytest.raises((ValueError, TypeError), match="timeout_s"):
+        data.download_corpus("plays", url="http://127.0.0.1:9/x", sha256=PAYLOAD_SHA,
+                             cache=tmp_path, timeout_s=timeout_s)
+
+
 def test_tiny_shakespeare_is_pinned():
     pinned = data.DOWNLOADS["tiny_shakespeare"]
     assert len(pinned["sha256"]) == 64 and pinned["url"].startswith("https://")

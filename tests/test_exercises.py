@@ -1,8 +1,9 @@
 """The exercise sets: solutions pass, student versions start clean, checks catch mistakes.
 
-Notebooks run in-process here, cell by cell, which is fast (no kernel to start); nbval also
-executes the instructor versions in a real kernel (pyproject's testpaths), and one student
-version runs in a real kernel below.
+Notebooks run in-process here, cell by cell, which is fast (no kernel to start). This is
+the one run of the instructor versions (nbval does not execute them again: pyproject's
+testpaths leave exercises/ out), and it checks more than nbval would: strict mode makes
+every check raise unless it passes. One student version runs in a real kernel below.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import nbformat
 import pytest
 import torch
 
-from course_lib import checks, references
+from course_lib import checks, references, scaling
 from course_lib.checks import (
     NOT_ANSWERED,
     STRICT_ENV,
@@ -180,7 +181,6 @@ N8 = references.value("llama3_8b.params")
 
 
 def _fit():
-    from course_lib import scaling
     return scaling.get_fit("besiroglu2024")
 
 

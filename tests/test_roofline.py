@@ -1,4 +1,5 @@
-"""course_lib.roofline: ridge points, attainable FLOP/s, step intensities, on-device, energy."""
+"""course_lib.roofline: ridge points, attainable FLOP/s, step intensities, model shapes,
+on-device fit and speed."""
 
 import math
 
@@ -8,11 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib import devices, flops, references, roofline
+from course_lib.shapes import ModelConfig, ModelShape
 
 
 def big_model(params=7e9, kv_bytes_per_token=0.0):
     """A model where only the 2N FLOPs per token matter (attention left out on purpose)."""
-    return roofline.ModelShape("test model", params, lambda context: 2 * params,
+    return ModelShape("test model", params, lambda context: 2 * params,
                                kv_bytes_per_token)
 
 
@@ -143,10 +145,44 @@ def test_training_and_prefill_are_far_more_intense_than_decode():
     assert training.intensity > 100 * decode.intensity
 
 
+def test_a_step_knows_its_kind_from_its_name():
+    model = big_model()
+    kinds = [roofline.decode_step(model, 4, 8).kind, roofline.prefill_step(model, 1, 8).kind,
+             roofline.training_step(model, 2, 8).kind]
+    assert kinds == ["decode", "prefill", "training"]
+
+
 def test_step_time_bound_is_the_slower_of_compute_and_memory():
     step = roofline.StepCost("x", flops=1e12, bytes_moved=1e9, tokens=1)
     assert step.seconds_bound(1e12, 1e12) == 1.0
     assert step.seconds_bound(1e15, 1e9) == 1.0
+
+
+# --- Model shapes: the course's tiny model and published ones -------------------------------
+
+
+def test_tiny_model_shape_counts_with_course_lib_flops():
+    config = ModelConfig(vocab_size=65, n_layer=2, n_head=4, n_embd=64, block_size=32)
+    shape = roofline.tiny_model_shape(config, 100_000)
+    assert shape.params == 100_000 and shape.name == "tiny model"
+    assert shape.forward_flops_per_token(16) == flops.forward_flops_breakdown(config, 16)["total"]
+    assert shape.kv_bytes_per_token == 2 * 2 * 4 * 16 * 4  # 2 x layers x heads x dims x fp32
+    assert shape.activation_bytes_per_token == flops.activation_bytes(config, 1, 32) / 32
+
+
+def test_llama3_8b_kv_cache_is_128_kib_per_token_in_bf16():
+    """32 layers x 8 KV heads x 128 dims x (key + value) x 2 bytes (grouped-query attention)."""
+    shape = roofline.real_model_shape("llama3_8b")
+    assert shape.kv_bytes_per_token == 2 * 32 * 8 * 128 * 2
+    assert shape.params == references.value("llama3_8b.params")
+    assert shape.forward_flops_per_token(0) == pytest.approx(2 * shape.params)
+
+
+def test_a_model_shape_refuses_impossible_sizes():
+    with pytest.raises(ValueError, match="params"):
+        ModelShape("bad", 0, lambda context: 1.0, 0.0)
+    with pytest.raises(ValueError, match="kv_bytes_per_token"):
+        ModelShape("bad", 1e9, lambda context: 1.0, -1.0)
 
 
 # --- On-device ----------------------------------------------------------------------------
@@ -192,79 +228,14 @@ def test_fit_table_has_a_row_per_chip_model_and_precision():
         assert (row["tokens_per_s"] is None) == (not row["fits"]), row
 
 
-# --- Energy -------------------------------------------------------------------------------
-
-
-def fake_rapl(tmp_path, microjoules, max_range=2**32):
-    domain = tmp_path / "intel-rapl:0"
-    domain.mkdir()
-    (domain / "energy_uj").write_text(f"{microjoules}\n")
-    (domain / "max_energy_range_uj").write_text(f"{max_range}\n")
-    (tmp_path / "intel-rapl:0:0").mkdir()  # a sub-domain (core): must not be double counted
-    (tmp_path / "intel-rapl:0:0" / "energy_uj").write_text("5\n")
-    return domain / "energy_uj"
-
-
-def test_energy_comes_from_rapl_counters_when_they_are_readable(tmp_path):
-    counter = fake_rapl(tmp_path, 1_000_000)
-    result = roofline.measure_energy(lambda: counter.write_text("3500000\n"), root=tmp_path)
-    assert result.measured and result.label() == "measured"
-    assert result.joules == pytest.approx(2.5)
-
-
-def test_a_wrapped_counter_still_gives_the_energy(tmp_path):
-    counter = fake_rapl(tmp_path, 9_000_000, max_range=10_000_000)
-    result = roofline.measure_energy(lambda: counter.write_text("1000000\n"), root=tmp_path)
-    assert result.joules == pytest.approx(2.0)
-
-
-def test_without_counters_energy_is_an_estimate_from_the_assumed_power(tmp_path):
-    result = roofline.measure_energy(lambda: sum(range(10_000)), assumed_watts=20.0,
-                                     root=tmp_path)
-    assert not result.measured and result.label() == "estimate"
-    assert result.joules == pytest.approx(20.0 * result.seconds)
-    assert "assumed" in result.source
-    with pytest.raises(ValueError, match="assumed_watts"):
-        roofline.measure_energy(lambda: None, assumed_watts=0, root=tmp_path)
-
-
-def test_energy_per_token_and_watt_hours():
-    assert roofline.energy_per_token(36.0, 12) == 3.0
-    assert roofline.joules_to_wh(3600.0) == 1.0
-    with pytest.raises(ValueError, match="tokens"):
-        roofline.energy_per_token(1.0, 0)
-
-
-# --- The on-device explorer ---------------------------------------------------------------
-
-
-def test_fit_explorer_redraws_and_changes_its_verdict_when_sliders_move():
-    explorer = roofline.fit_explorer(chip="snapdragon_8_gen3", params=1e9, usable_fraction=0.5)
-    text, image = explorer.readout.value, explorer.image.value
-    assert "too big" not in text and "tokens/s" in text
-    explorer.controls["params"].value = 1e11
-    assert explorer.readout.value != text and explorer.image.value != image
-    assert explorer.readout.value.count("too big") == 3  # 100B fits a phone at no precision
-    explorer.set(chip="h100_sxm", usable_fraction=1.0)
-    assert "NVIDIA H100 SXM" in explorer.readout.value and "tokens/s" in explorer.readout.value
-
-
-def test_fit_explorer_extreme_positions_never_show_an_error():
-    explorer = roofline.fit_explorer()
-    for chip in devices.names():
-        for params in (explorer.controls["params"].min, explorer.controls["params"].max):
-            explorer.set(chip=chip, params=10**params, usable_fraction=0.1)
-            assert "Cannot compute" not in explorer.readout.value
-            assert "nan" not in explorer.readout.value.lower()
-            assert "inf " not in explorer.readout.value.lower()
-
-
-def test_fit_explorer_refuses_an_unknown_chip():
-    with pytest.raises(ValueError, match="valid choices"):
-        roofline.fit_explorer(chip="pixel_9")
-
-
 @pytest.mark.parametrize("fraction", [0, 1.5, math.nan])
 def test_usable_fraction_must_be_a_share_of_memory(fraction):
     with pytest.raises(ValueError, match=r"usable_fraction must be a finite number > 0 and <= 1"):
         roofline.fits_in_memory(1e9, "int8", 8e9, usable_fraction=fraction)
+
+
+def test_describe_fit_gives_size_fit_and_speed_or_says_too_big():
+    phone = devices.get("snapdragon_8_gen3")
+    fits = roofline.describe_fit("snapdragon_8_gen3", 1e9, "int4")
+    assert "fits" in fits and "tokens/s" in fits and phone.name in fits
+    assert "too big" in roofline.describe_fit("snapdragon_8_gen3", 1e12, "fp16")

@@ -92,7 +92,12 @@ def test_threads_variable_wins_and_bad_values_are_named(monkeypatch):
         monkeypatch.setenv(runtime.THREADS_ENV, "many")
         with pytest.raises(ValueError, match=runtime.THREADS_ENV):
             runtime.configure_threads()
-        with pytest.raises(ValueError, match="threads must be a whole number >= 1"):
+        for bad in ("0", "100000"):
+            monkeypatch.setenv(runtime.THREADS_ENV, bad)
+            with pytest.raises(ValueError, match=rf"{runtime.THREADS_ENV}.* >= 1 and <= 1024"):
+                runtime.configure_threads()
+        monkeypatch.delenv(runtime.THREADS_ENV)
+        with pytest.raises(ValueError, match="threads .* >= 1 and <= 1024, got 0"):
             runtime.configure_threads(0)
     finally:
         torch.set_num_threads(before)
@@ -110,3 +115,32 @@ def test_setup_reports_what_it_set(monkeypatch, tmp_path):
     assert summary["cache_dir"] == str(tmp_path)
     assert summary["seed"] == 3
     assert summary["device"] in {"cpu", "cuda"}
+
+
+@pytest.mark.parametrize("raw", ["2", "maybe", "fast"])
+def test_an_unreadable_fast_setting_is_an_error_not_a_full_run(monkeypatch, raw):
+    monkeypatch.setenv(runtime.FAST_ENV, raw)
+    with pytest.raises(runtime.CourseSetupError, match=f"{runtime.FAST_ENV} must be 1"):
+        runtime.fast_mode()
+
+
+@pytest.mark.parametrize("raw, expected", [("cpu", "cpu"), (" CPU ", "cpu"), ("", None)])
+def test_device_setting_is_read_forgivingly(monkeypatch, raw, expected):
+    monkeypatch.setenv(runtime.DEVICE_ENV, raw)
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    assert runtime.device().type == (expected or auto)
+
+
+@pytest.mark.parametrize("raw", ["gpu", "cuda:x", "cpu:0", "mps", "cuda0"])
+def test_an_unknown_device_names_the_variable_and_the_choices(monkeypatch, raw):
+    monkeypatch.setenv(runtime.DEVICE_ENV, raw)
+    with pytest.raises(runtime.CourseSetupError, match="'cpu', 'cuda' or 'cuda:N'"):
+        runtime.device()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+@pytest.mark.parametrize("raw", ["cuda", "CUDA", "cuda:0"])
+def test_cuda_without_a_gpu_is_an_error_not_a_silent_cpu_run(monkeypatch, raw):
+    monkeypatch.setenv(runtime.DEVICE_ENV, raw)
+    with pytest.raises(runtime.CourseSetupError, match="sees no CUDA GPU"):
+        runtime.device()

@@ -4,10 +4,14 @@
     make check-binder    one CPU thread, and fail if a kernel's peak memory passes 1.8 GB
 
 Prints each notebook's wall time and the peak memory (resident set) of its
-kernel process together with any processes the kernel starts (notebook 08's
+kernel process together with any processes the kernel starts (notebook 10's
 training workers count: Binder's 2 GB limit is for all of them), and writes
 build/index.html linking every executed notebook. Name notebooks to run only
 those (the index then lists only those).
+
+Fast mode and threads reach the kernels through an environment built for them
+(kernel_env); this script never changes its caller's os.environ, so the tests can
+call main() in-process.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 
 import nbformat
@@ -114,14 +119,29 @@ def kernel_config(sockets: str) -> Config:
     return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}})
 
 
-def execute(path: Path) -> tuple[nbformat.NotebookNode, float, int | None]:
+def kernel_env(fast: bool, threads: int | None,
+               base: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """A copy of `base` for the kernels: COURSE_FAST=1 or 0, and COURSE_THREADS when given.
+
+    Full mode is written out as 0 rather than left unset, so that a COURSE_FAST=1 in the
+    caller's environment cannot turn `make course` into a fast run.
+    """
+    env = dict(base)
+    env[runtime.FAST_ENV] = "1" if fast else "0"
+    if threads is not None:
+        env[runtime.THREADS_ENV] = str(threads)
+    return env
+
+
+def execute(path: Path, env: Mapping[str, str]) -> tuple[nbformat.NotebookNode, float, int | None]:
     notebook = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="course-kernel-") as sockets:
-        return run_notebook(notebook, path, kernel_config(sockets))
+        return run_notebook(notebook, path, kernel_config(sockets), env)
 
 
-def run_notebook(notebook: nbformat.NotebookNode, path: Path, config: Config
-                 ) -> tuple[nbformat.NotebookNode, float, int | None]:
+def run_notebook(notebook: nbformat.NotebookNode, path: Path, config: Config,
+                 env: Mapping[str, str]) -> tuple[nbformat.NotebookNode, float, int | None]:
+    """Execute `notebook` in a fresh kernel started with exactly the environment `env`."""
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}}, config=config)
     memory = PeakMemory()
@@ -132,7 +152,7 @@ def run_notebook(notebook: nbformat.NotebookNode, path: Path, config: Config
     memory.start()
     start = time.perf_counter()
     try:
-        client.execute()
+        client.execute(env=dict(env))
     finally:
         peak = memory.stop()
     return notebook, time.perf_counter() - start, peak
@@ -174,15 +194,9 @@ def main() -> int:
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help="run only these notebooks (default: the whole course)")
     args = parser.parse_args()
-
-    if args.fast:
-        os.environ[runtime.FAST_ENV] = "1"
-    else:
-        os.environ.pop(runtime.FAST_ENV, None)
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be >= 1, got {args.threads}")
-        os.environ[runtime.THREADS_ENV] = str(args.threads)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    env = kernel_env(args.fast, args.threads)
 
     BUILD.mkdir(exist_ok=True)
     exporter = HTMLExporter(template_name="lab")
@@ -195,7 +209,7 @@ def main() -> int:
     for info in outline.course_notebooks():
         if chosen and info.path.resolve() not in chosen:
             continue
-        notebook, seconds, peak = execute(info.path)
+        notebook, seconds, peak = execute(info.path, env)
         body, _ = exporter.from_notebook_node(notebook)
         page = info.path.with_suffix(".html").name
         (BUILD / page).write_text(body, encoding="utf-8")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from course_lib import inference, references, roofline
+from course_lib import flops, references, roofline
 from course_lib.checks import (
     BITS,
     MACS,
@@ -23,7 +23,8 @@ from course_lib.checks import (
     task,
 )
 from course_lib.checks import summary as _summary
-from course_lib.model import ModelConfig, TinyGPT
+from course_lib.model import TinyGPT
+from course_lib.shapes import ModelConfig
 
 _GQA = ModelConfig(vocab_size=41, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, block_size=24)
 
@@ -115,7 +116,7 @@ def _kv_bytes(model: str, context: int, batch_size: int, bytes_per_value: float)
     """KV-cache bytes of a published model, by course_lib.inference's formula."""
     heads, kv_heads = _heads(model)
     head_dim = int(references.value(f"{model}.d_model")) // int(heads)
-    return inference.kv_cache_bytes(int(references.value(f"{model}.n_layers")), int(kv_heads),
+    return flops.kv_cache_bytes(int(references.value(f"{model}.n_layers")), int(kv_heads),
                                     head_dim, context, batch_size, bytes_per_value)
 
 

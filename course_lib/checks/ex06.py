@@ -1,7 +1,8 @@
 """Checks for exercises/06_making_inference_cheaper.ipynb: bytes, int8, pruning, distillation.
 
 Self-contained: the checks quantize and prune with plain torch of their own, not with
-course_lib.compression, and test the learner's functions on fresh random tensors.
+course_lib.quantize or course_lib.prune, and test the learner's functions on fresh random
+tensors.
 """
 
 from __future__ import annotations

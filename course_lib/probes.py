@@ -2,7 +2,10 @@
 
 Sections:
 - Compute: sustained matrix-multiply FLOP/s, the "peak" that model FLOP
-  utilisation (MFU) is measured against.
+  utilisation (MFU, course_lib.utilisation) is measured against.
+- Memory: sustained bandwidth, the other roof of the roofline.
+
+Torch layer.
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ def measure_matmul_flops(
     held back by overheads, large ones by memory traffic, so the median is a fair
     "what this CPU does on a good matmul" figure. Uses torch's current thread count.
     """
-    sizes = runtime.pick(DEFAULT_MATMUL_SIZES, DEFAULT_MATMUL_SIZES[:-1]) if sizes is None \
-        else sizes
+    if sizes is None:
+        sizes = runtime.pick(DEFAULT_MATMUL_SIZES, DEFAULT_MATMUL_SIZES[:-1])
     min_seconds = runtime.pick(0.2, 0.05) if min_seconds is None else min_seconds
     rounds = runtime.pick(3, 2) if rounds is None else rounds
     if not sizes:
@@ -60,41 +63,31 @@ def measure_matmul_flops(
     validate.positive("min_seconds", min_seconds)
     validate.whole("rounds", rounds)
     generator = torch.Generator().manual_seed(0)
-    results = []
-    for n in sizes:
-        a = torch.randn(n, n, generator=generator, dtype=dtype)
-        b = torch.randn(n, n, generator=generator, dtype=dtype)
-        out = torch.empty(n, n, dtype=dtype)
-        torch.matmul(a, b, out=out)  # warm-up: first call pays for allocation and dispatch
-        best = 0.0
-        for _ in range(rounds):
-            count, began = 0, time.perf_counter()
-            while True:
-                torch.matmul(a, b, out=out)
-                count += 1
-                elapsed = time.perf_counter() - began
-                if elapsed >= min_seconds:
-                    break
-            best = max(best, 2 * n**3 * count / elapsed)
-        results.append(best)
-    return MatmulMeasurement(tuple(sizes), tuple(results), torch.get_num_threads())
+    results = tuple(_best_matmul_rate(n, dtype, generator, rounds, min_seconds) for n in sizes)
+    return MatmulMeasurement(tuple(sizes), results, torch.get_num_threads())
 
 
-def model_flop_utilisation(achieved_flops_per_s: float, peak_flops_per_s: float) -> float:
-    """Model FLOP utilisation: useful model FLOPs per second / the machine's peak (0 to ~1)."""
-    return (validate.positive("achieved_flops_per_s", achieved_flops_per_s, allow_zero=True)
-            / validate.positive("peak_flops_per_s", peak_flops_per_s))
+def _best_matmul_rate(n: int, dtype: torch.dtype, generator: torch.Generator, rounds: int,
+                      min_seconds: float) -> float:
+    """FLOP/s of the best of `rounds` rounds of n x n matmuls, each at least min_seconds."""
+    a = torch.randn(n, n, generator=generator, dtype=dtype)
+    b = torch.randn(n, n, generator=generator, dtype=dtype)
+    out = torch.empty(n, n, dtype=dtype)
+    torch.matmul(a, b, out=out)  # warm-up: first call pays for allocation and dispatch
+    best = 0.0
+    for _ in range(rounds):
+        count, began = 0, time.perf_counter()
+        while True:
+            torch.matmul(a, b, out=out)
+            count += 1
+            elapsed = time.perf_counter() - began
+            if elapsed >= min_seconds:
+                break
+        best = max(best, 2 * n**3 * count / elapsed)
+    return best
 
 
-def accelerator_seconds(flops: float, peak_flops_per_s: float, utilisation: float) -> float:
-    """Seconds one accelerator needs for `flops` FLOPs at `utilisation` of its peak (the
-    inverse of model_flop_utilisation): flops / (peak x utilisation)."""
-    return (validate.positive("flops", flops, allow_zero=True)
-            / (validate.positive("peak_flops_per_s", peak_flops_per_s)
-               * validate.positive("utilisation", utilisation, upper=1)))
-
-
-# --- Memory: sustained bandwidth (added for notebook 07) --------------------------------------
+# --- Memory: sustained bandwidth ---------------------------------------------------------------
 
 @dataclass(frozen=True)
 class BandwidthMeasurement:

@@ -1,4 +1,4 @@
-"""course_lib.widgets: explorers driven by setting slider values, and the static fallback.
+"""course_lib.explorers: explorers driven by setting slider values, and the static fallback.
 
 Each test moves controls programmatically (as a learner's drag would) and
 checks that the readout shows the pure functions' numbers and the figure
@@ -12,7 +12,16 @@ from pathlib import Path
 import ipywidgets as W
 import pytest
 
-from course_lib import costs, plots, scaling, widgets
+from course_lib import costs, scaling
+from course_lib.explorers import base
+from course_lib.explorers.costs import (
+    ComparisonExplorer,
+    LifecycleExplorer,
+    comparison_explorer,
+    lifecycle_explorer,
+)
+from course_lib.explorers.scaling import ScalingExplorer, SizingExplorer
+from course_lib.formatting import fmt
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG"
@@ -47,8 +56,8 @@ def extremes(explorer):
             yield name, control.max
 
 
-EXPLORERS = [widgets.ScalingExplorer, widgets.LifecycleExplorer, widgets.ComparisonExplorer,
-             widgets.SizingExplorer]
+EXPLORERS = [ScalingExplorer, LifecycleExplorer, ComparisonExplorer,
+             SizingExplorer]
 
 
 @pytest.mark.parametrize("cls", EXPLORERS, ids=lambda c: c.__name__)
@@ -68,22 +77,22 @@ def test_extreme_positions_show_numbers_never_nan_inf_or_an_error(cls):
 
 
 def test_scaling_explorer_shows_the_estimate_and_redraws():
-    explorer = widgets.ScalingExplorer()
+    explorer = ScalingExplorer()
     before = png(explorer)
     explorer.controls["params"].value = 1e9
     run = scaling.estimate_run(1e9, explorer.controls["tokens"].value,
                                explorer.controls["context"].value)
-    assert plots.fmt(run.training_flops, "FLOP") in explorer.readout.value
+    assert fmt(run.training_flops, "FLOP") in explorer.readout.value
     assert png(explorer) != before, "the figure did not change when N changed"
     explorer.controls["tokens"].value = explorer.controls["tokens"].value * 10
     more = scaling.estimate_run(1e9, explorer.controls["tokens"].value,
                                 explorer.controls["context"].value)
-    assert plots.fmt(more.training_flops, "FLOP") in explorer.readout.value
-    assert plots.fmt(run.training_flops, "FLOP") not in explorer.readout.value
+    assert fmt(more.training_flops, "FLOP") in explorer.readout.value
+    assert fmt(run.training_flops, "FLOP") not in explorer.readout.value
 
 
 def test_lifecycle_explorer_states_the_crossover_and_doubling_traffic_halves_it():
-    explorer = widgets.LifecycleExplorer("chat")
+    explorer = LifecycleExplorer("chat")
     s = explorer.scenario()
     assert costs.describe_crossover(s, "usd") in explorer.readout.value
     day = costs.crossover_day(s, "usd")
@@ -96,13 +105,13 @@ def test_lifecycle_explorer_states_the_crossover_and_doubling_traffic_halves_it(
 
 
 def test_lifecycle_explorer_says_never_at_tiny_traffic_with_retraining():
-    explorer = widgets.LifecycleExplorer("open_8b")
+    explorer = LifecycleExplorer("open_8b")
     explorer.set(requests_per_day=1, retrains_per_year=1)
     assert "Never" in explorer.readout.value
 
 
 def test_lifecycle_explorer_loads_presets_and_metric():
-    explorer = widgets.LifecycleExplorer("chat")
+    explorer = LifecycleExplorer("chat")
     explorer.controls["preset"].value = "tiny"
     tiny = costs.tiny_model()
     assert explorer.controls["params"].value == pytest.approx(tiny.n_params, rel=0.06)
@@ -113,29 +122,29 @@ def test_lifecycle_explorer_loads_presets_and_metric():
 
 
 def test_comparison_explorer_shows_the_break_even_volume():
-    explorer = widgets.ComparisonExplorer("chat")
+    explorer = ComparisonExplorer("chat")
     explorer.set(cost_ratio=10, extra_value=1e5)
     a = explorer._presets["chat"].replace(
         requests_per_day=explorer.controls["requests_per_day"].value)
     result = costs.compare(a, 10, 1e5)
-    assert plots.fmt(result.break_even_requests_per_day) in explorer.readout.value
+    assert fmt(result.break_even_requests_per_day) in explorer.readout.value
     before = png(explorer)
     explorer.controls["extra_value"].value = 1e6
-    assert plots.fmt(10 * result.break_even_requests_per_day) in explorer.readout.value
+    assert fmt(10 * result.break_even_requests_per_day) in explorer.readout.value
     assert png(explorer) != before
     explorer.controls["cost_ratio"].value = 1
     assert "never" in explorer.readout.value
 
 
 def test_sizing_explorer_moves_to_smaller_models_as_demand_grows():
-    explorer = widgets.SizingExplorer()
+    explorer = SizingExplorer()
     explorer.set(target_loss=2.1, inference_tokens=1e10)
     light = scaling.inference_aware(2.1, 1e10)
-    assert f"N = {plots.fmt(light.n_params)}" in explorer.readout.value
+    assert f"N = {fmt(light.n_params)}" in explorer.readout.value
     before = png(explorer)
     explorer.controls["inference_tokens"].value = 1e16
     heavy = scaling.inference_aware(2.1, 1e16)
-    assert f"N = {plots.fmt(heavy.n_params)}" in explorer.readout.value
+    assert f"N = {fmt(heavy.n_params)}" in explorer.readout.value
     assert heavy.n_params < light.n_params
     assert png(explorer) != before
 
@@ -149,10 +158,10 @@ class Recorder:
 
 
 def test_show_static_gives_a_caption_and_a_png(monkeypatch):
-    monkeypatch.setenv(widgets.WIDGETS_ENV, "static")
+    monkeypatch.setenv(base.WIDGETS_ENV, "static")
     shown = Recorder()
-    monkeypatch.setattr(widgets, "display", shown)
-    explorer = widgets.LifecycleExplorer("tiny")
+    monkeypatch.setattr(base, "display", shown)
+    explorer = LifecycleExplorer("tiny")
     explorer._ipython_display_()
     caption, image = shown.calls[0][0], shown.calls[1][0]
     assert "Static copy" in caption.data and "Settings:" in caption.data
@@ -161,10 +170,10 @@ def test_show_static_gives_a_caption_and_a_png(monkeypatch):
 
 
 def test_show_live_bundles_the_widget_view_with_a_png_fallback(monkeypatch):
-    monkeypatch.setenv(widgets.WIDGETS_ENV, "live")
+    monkeypatch.setenv(base.WIDGETS_ENV, "live")
     shown = Recorder()
-    monkeypatch.setattr(widgets, "display", shown)
-    explorer = widgets.SizingExplorer()
+    monkeypatch.setattr(base, "display", shown)
+    explorer = SizingExplorer()
     explorer._ipython_display_()
     assert len(shown.calls) == 1
     bundle, raw = shown.calls[0]
@@ -175,22 +184,37 @@ def test_show_live_bundles_the_widget_view_with_a_png_fallback(monkeypatch):
 
 
 def test_live_frontend_guess_and_override(monkeypatch):
-    monkeypatch.delenv(widgets.WIDGETS_ENV, raising=False)
-    monkeypatch.setenv(widgets.SESSION_ENV, "notebooks/05.ipynb")
-    assert widgets.live_frontend() is False  # pytest is not an IPython kernel
-    monkeypatch.setenv(widgets.WIDGETS_ENV, "live")
-    assert widgets.live_frontend() is True
-    monkeypatch.setenv(widgets.WIDGETS_ENV, "sometimes")
-    with pytest.raises(ValueError, match=widgets.WIDGETS_ENV):
-        widgets.live_frontend()
+    monkeypatch.delenv(base.WIDGETS_ENV, raising=False)
+    monkeypatch.setenv(base.SESSION_ENV, "notebooks/05.ipynb")
+    assert base.live_frontend() is False  # pytest is not an IPython kernel
+    monkeypatch.setenv(base.WIDGETS_ENV, "live")
+    assert base.live_frontend() is True
+    monkeypatch.setenv(base.WIDGETS_ENV, "sometimes")
+    with pytest.raises(ValueError, match=base.WIDGETS_ENV):
+        base.live_frontend()
 
 
-def test_benchmark_script_imports():
+def test_every_benchmarked_control_changes_its_figure():
+    """The benchmark times real updates: each case's two values draw different figures."""
     path = ROOT / "benchmarks" / "bench_widgets.py"
     spec = importlib.util.spec_from_file_location("bench_widgets", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # defines functions; main() only runs as a script
-    assert callable(module.main)
+    names = []
+    for name, explorer, control, (first, second) in module.cases():
+        explorer.controls[control].value = first
+        before = png(explorer)
+        explorer.controls[control].value = second
+        assert png(explorer) != before, f"{name}: moving {control} did not change the figure"
+        clean(explorer)
+        names.append(name)
+    assert len(names) >= 4, names
+
+
+@pytest.mark.parametrize("factory", [lifecycle_explorer, comparison_explorer])
+def test_an_unknown_preset_is_refused_with_the_choices(factory):
+    with pytest.raises(ValueError, match="preset must be one of chat, open_8b, tiny"):
+        factory("x")
 
 
 @pytest.mark.parametrize("value, shown", [(0, "0"), (0.38, "0.38"), (12, "12"), (99.5, "99.5"),
@@ -198,13 +222,4 @@ def test_benchmark_script_imports():
                                           (3.21e23, "3.21e23"), (0.0004, "4e-4")])
 def test_numbers_read_as_a_person_writes_them(value, shown):
     # Never Python's "9.51e+03" or "1.5e+04": learners read these in every readout.
-    assert plots.fmt(value) == shown
-
-
-@pytest.mark.parametrize("preset", list(costs.presets()))
-def test_lifecycle_figure_leaves_room_for_its_legend(preset):
-    # The legend sits top left: without headroom it hides a flat training line (open_8b).
-    fig, (ax,) = plots.new_figure()
-    plots.draw_lifecycle(ax, costs.presets()[preset])
-    highest = max(line.get_ydata().max() for line in ax.get_lines() if len(line.get_ydata()) > 2)
-    assert ax.get_ylim()[1] >= 1.2 * highest
+    assert fmt(value) == shown

@@ -1,0 +1,141 @@
+"""Quantization: storing a trained model's weights as 8-bit or 4-bit integers.
+
+Torch layer. `quantize` returns a copy of the course's TinyGPT (the original is never
+changed) whose transformer blocks' linear layers store each weight as an integer plus one
+float scale per output channel (a row of the weight matrix). Symmetric: w ~= scale x q,
+with q in -127..127 for 8 bits and -7..7 for 4 bits (two 4-bit values packed per byte).
+The forward pass turns q back into floats (dequantizes) and runs an ordinary float
+matmul, so the maths, the FLOPs and (on a CPU) the speed stay those of float32: what
+shrinks is the bytes to store and to read.
+
+The token embedding, which the output layer shares (weight tying), is left in float32:
+it is a table look-up on the way in, and a small share of this model.
+
+Notebook 06 shows `quantize_weight` and `QuantizedLinear` whole. `block_linears` and
+`check_model` are shared with course_lib.prune and course_lib.compression, which build
+on this module.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from course_lib.model import TinyGPT
+
+BITS = (8, 4)
+
+
+def check_model(model) -> None:
+    """Refuse anything but the course's TinyGPT, with a message naming what was passed."""
+    if not isinstance(model, TinyGPT):
+        raise TypeError(f"model must be a TinyGPT, got {type(model).__name__}")
+
+
+def block_linears(model: TinyGPT) -> list[tuple[nn.Module, str]]:
+    """(parent module, attribute name) of every linear layer inside the transformer blocks."""
+    found = []
+    for block in model.blocks:
+        for parent in (block.attn, block.mlp):
+            for name in ("c_attn", "c_proj", "c_fc"):
+                if hasattr(parent, name):
+                    found.append((parent, name))
+    return found
+
+
+def _check_bits(bits) -> None:
+    if bits not in BITS or isinstance(bits, bool):
+        raise ValueError(f"bits must be 8 or 4, got {bits!r}")
+
+
+def quantize_weight(weight: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric per-output-channel quantization of a (out, in) weight matrix.
+
+    Returns (q, scale): integers q (int8 tensor, values within +-(2**(bits-1) - 1)) and one
+    float scale per row, so that weight ~= q * scale[:, None], off by at most scale / 2.
+    Each row gets its own scale because rows differ in size: one scale for the whole
+    matrix would waste most of the integer range on the rows with small weights.
+    """
+    _check_bits(bits)
+    q_max = 2 ** (bits - 1) - 1  # 127 for 8 bits, 7 for 4 bits
+    largest = weight.detach().abs().amax(dim=1)
+    # A row of zeros would give scale 0 and 0/0 below; any positive scale stores it exactly.
+    scale = torch.where(largest > 0, largest / q_max, torch.ones_like(largest))
+    q = torch.clamp(torch.round(weight.detach() / scale[:, None]), -q_max, q_max)
+    return q.to(torch.int8), scale.to(torch.float32)
+
+
+def pack_int4(q: torch.Tensor) -> torch.Tensor:
+    """Two 4-bit values per byte: int8 q in -7..7, (out, in) with `in` even -> uint8 (out, in/2)."""
+    nibbles = (q.to(torch.int16) + 8).to(torch.uint8)  # -7..7 -> 1..15, fits in 4 bits
+    return nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)
+
+
+def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
+    """The inverse of pack_int4: uint8 (out, in/2) -> int8 (out, in) in -7..7."""
+    low = (packed & 0x0F).to(torch.int8) - 8
+    high = (packed >> 4).to(torch.int8) - 8
+    return torch.stack([low, high], dim=2).flatten(1)
+
+
+class QuantizedLinear(nn.Module):
+    """A linear layer whose weight is stored as integers plus one scale per output channel.
+
+    8 bits: an int8 tensor (1 byte per weight). 4 bits: two weights packed per byte
+    (0.5 bytes per weight). The forward pass dequantizes (q x scale) and calls an
+    ordinary float matmul, as weight-only quantization does on hardware without
+    integer matmul kernels.
+    """
+
+    def __init__(self, linear: nn.Linear, bits: int = 8):
+        super().__init__()
+        _check_bits(bits)
+        if bits == 4 and linear.in_features % 2:
+            raise ValueError(f"4-bit packing needs an even in_features, got {linear.in_features}")
+        self.bits = bits
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        q, scale = quantize_weight(linear.weight, bits)
+        self.register_buffer("q", pack_int4(q) if bits == 4 else q)
+        self.register_buffer("scale", scale)
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone())
+
+    def dequantized_weight(self) -> torch.Tensor:
+        """The float weight the integers stand for: q x scale, row by row."""
+        q = unpack_int4(self.q) if self.bits == 4 else self.q
+        return q.to(self.scale.dtype) * self.scale[:, None]
+
+    def weight_bytes(self) -> int:
+        """Bytes of the stored weight: the integers and the scales."""
+        return self.q.numel() * self.q.element_size() + self.scale.numel() * 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.dequantized_weight(), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}"
+
+
+def is_quantized(model: TinyGPT) -> bool:
+    """True if any of the model's linear layers already holds quantized weights."""
+    return any(isinstance(module, QuantizedLinear) for module in model.modules())
+
+
+def quantize(model: TinyGPT, bits: int = 8) -> TinyGPT:
+    """A copy of `model` whose blocks' linear layers store `bits`-bit weights (8 or 4).
+
+    The tied token embedding / output layer stays float32 (see the module docstring).
+    Quantizing an already-quantized model is refused: its rounding error would be
+    rounded again, and its integers are no longer the original weights.
+    """
+    check_model(model)
+    _check_bits(bits)
+    if is_quantized(model):
+        raise ValueError("model is already quantized (its linear layers hold integer weights); "
+                         "quantize the original float32 model instead, with bits=8 or bits=4")
+    quantized = copy.deepcopy(model)
+    for parent, name in block_linears(quantized):
+        setattr(parent, name, QuantizedLinear(getattr(parent, name), bits))
+    return quantized.eval()

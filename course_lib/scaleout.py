@@ -1,0 +1,170 @@
+"""A model of scaling out: what many chips cost training, and what they cost inference.
+
+Arithmetic layer (numpy and the standard library; no torch). Training needs chips that talk
+to each other, inference does not:
+
+- `ring_allreduce_seconds`: time to sum the gradients of every chip with a ring all-reduce,
+  2(p-1)/p x gradient bytes / link bandwidth + 2(p-1) x latency.
+- `data_parallel_scaling`: step time, speedup and scaling efficiency of data-parallel
+  training on p chips, from the compute time of one chip and the all-reduce time.
+- `replica_scaling`: inference replicas are independent workers: throughput grows linearly
+  with replicas and the latency of one request does not change.
+- `fit_allreduce`: the ring model's latency and bandwidth, fitted to measured all-reduces
+  (course_lib.data_parallel measures them on this machine).
+- `real_model_scaling`: data_parallel_scaling for a real model size on H100s, with every
+  assumption cited in course_lib.references.
+
+Units are in the names: seconds (_s), bytes, bytes/s one way (bandwidth), chips.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from course_lib import flops, references, utilisation, validate
+
+# Per-step latency of a ring all-reduce between datacenter chips: an assumption of the right
+# order, not a datasheet figure (cited as such in course_lib.references).
+ASSUMED_LATENCY_S = references.value("assumption.allreduce_step_latency_s")
+BYTES_PER_GRADIENT = flops.bytes_per_weight("bf16")  # as in mixed-precision training
+CHIP_COUNTS = tuple(2**k for k in range(15))  # 1 to 16,384 chips
+
+
+def _check_chips(chips: ArrayLike) -> np.ndarray:
+    """`chips` as a float array, checked to hold whole numbers >= 1."""
+    array = np.asarray(chips, dtype=float)
+    if not np.all(np.isfinite(array)) or np.any(array < 1) or np.any(array != np.round(array)):
+        raise ValueError(f"chips must be whole numbers >= 1, got {chips!r}")
+    return array
+
+
+def _scalar_or_array(value: np.ndarray) -> float | np.ndarray:
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def one_way_bandwidth(key: str) -> float:
+    """Bytes/s one way of a cited interconnect (references key 'interconnect.<name>').
+
+    Vendors quote NVLink and PCIe for both directions together; a ring all-reduce sends
+    one way and receives the other way at the same time, so the ring uses half of it.
+    InfiniBand ports are quoted per direction already.
+    """
+    entry = references.get(key)
+    if not key.startswith("interconnect."):
+        raise ValueError(f"key must name an interconnect ('interconnect.<name>'), got {key!r}")
+    return entry.value / 2 if "both directions" in entry.unit else entry.value
+
+
+def interconnects() -> dict[str, float]:
+    """Every cited interconnect: description -> one-way bandwidth in bytes/s."""
+    return {entry.what: one_way_bandwidth(entry.key)
+            for entry in references.entries("interconnect.")}
+
+
+def ring_allreduce_seconds(gradient_bytes: ArrayLike, chips: ArrayLike,
+                           link_bandwidth: float, latency_s: float = 0.0
+                           ) -> float | np.ndarray:
+    """Seconds for a ring all-reduce of `gradient_bytes` over `chips` chips.
+
+    Each chip sends (and receives) 2(p-1)/p x gradient_bytes over its link of
+    `link_bandwidth` bytes/s one way (a reduce-scatter then an all-gather, p-1 steps each),
+    and pays `latency_s` seconds per step: 2(p-1)/p x bytes / bandwidth + 2(p-1) x latency.
+    Zero for one chip. Works elementwise on NumPy arrays of chips.
+    The bandwidth term hardly grows with p (it tends to 2 x bytes / bandwidth); the latency
+    term grows linearly, which is why large clusters use tree or hierarchical algorithms.
+    """
+    validate.positive_array("gradient_bytes", gradient_bytes, allow_zero=True)
+    validate.positive_array("link_bandwidth", link_bandwidth)
+    validate.positive_array("latency_s", latency_s, allow_zero=True)
+    p = _check_chips(chips)
+    seconds = 2 * (p - 1) / p * np.asarray(gradient_bytes, float) / link_bandwidth \
+        + 2 * (p - 1) * latency_s
+    return _scalar_or_array(seconds)
+
+
+def data_parallel_scaling(compute_s_one_chip: float, gradient_bytes: float, chips: ArrayLike,
+                          link_bandwidth: float, latency_s: float = 0.0, *,
+                          fixed_global_batch: bool = True, overlap: bool = False) -> dict:
+    """Step time, speedup and scaling efficiency of data-parallel training on `chips` chips.
+
+    compute_s_one_chip: seconds one chip needs for the forward and backward pass of the
+    whole global batch. fixed_global_batch=True (the usual constraint: a batch much bigger
+    than the one that trains well wastes tokens) splits that batch over the chips, so each
+    chip computes for compute_s / p; False keeps each chip's batch fixed (the global batch
+    grows with p). The gradient all-reduce costs `ring_allreduce_seconds` per step.
+    overlap=False adds compute and all-reduce (nothing hidden); overlap=True takes the larger
+    of the two (DDP's ideal: gradients of late layers are sent while early layers still
+    compute their backward). The truth lies in between.
+
+    Returns arrays (or floats): compute_s and allreduce_s per step, step_s, speedup (work
+    per second relative to one chip) and efficiency = speedup / chips (1 = perfect).
+    """
+    validate.positive_array("compute_s_one_chip", compute_s_one_chip)
+    p = _check_chips(chips)
+    compute = compute_s_one_chip / p if fixed_global_batch else compute_s_one_chip * np.ones_like(p)
+    allreduce = np.asarray(ring_allreduce_seconds(gradient_bytes, p, link_bandwidth, latency_s))
+    step = np.maximum(compute, allreduce) if overlap else compute + allreduce
+    work_per_step = 1.0 if fixed_global_batch else p  # in global batches of one chip
+    speedup = work_per_step * compute_s_one_chip / step
+    result = {"chips": p, "compute_s": compute, "allreduce_s": allreduce, "step_s": step,
+              "speedup": speedup, "efficiency": speedup / p}
+    if np.ndim(chips) == 0:
+        return {key: float(value) for key, value in result.items()}
+    return result
+
+
+def replica_scaling(replicas: ArrayLike, tokens_per_s_one_replica: float,
+                    latency_s_one_request: float) -> dict:
+    """Inference replicas as independent workers: no gradients, nothing to synchronise.
+
+    Each replica holds a full copy of the model and serves its own requests, so throughput
+    (tokens/s) is linear in replicas and the latency of one request (seconds) is unchanged:
+    efficiency 1 at any scale (a load balancer in front is all the coordination there is).
+    """
+    r = _check_chips(replicas)
+    validate.positive_array("tokens_per_s_one_replica", tokens_per_s_one_replica)
+    validate.positive_array("latency_s_one_request", latency_s_one_request)
+    result = {"replicas": r, "tokens_per_s": r * tokens_per_s_one_replica,
+              "latency_s": latency_s_one_request * np.ones_like(r),
+              "efficiency": np.ones_like(r)}
+    if np.ndim(replicas) == 0:
+        return {key: float(value) for key, value in result.items()}
+    return result
+
+
+def fit_allreduce(message_bytes: ArrayLike, seconds: ArrayLike, world_size: int) -> dict:
+    """Fit the ring model to measured all-reduce times: latency per step and bandwidth.
+
+    Least squares on seconds = 2(p-1) x latency + 2(p-1)/p x bytes / bandwidth.
+    Returns latency_s (per ring step) and bandwidth (bytes/s one way).
+    """
+    x = np.asarray(message_bytes, float)
+    y = np.asarray(seconds, float)
+    if x.shape != y.shape or x.size < 2 or len(np.unique(x)) < 2:
+        raise ValueError("message_bytes and seconds must be equally long, with at least two "
+                         f"different sizes; got {x.size} sizes and {y.size} times")
+    p = validate.whole("world_size", world_size, lowest=2)
+    slope, intercept = np.polyfit(2 * (p - 1) / p * x, y, 1)
+    if slope <= 0:
+        raise ValueError("the measured times do not grow with message size: measure larger "
+                         "messages (megabytes) so that bandwidth, not noise, dominates")
+    return {"latency_s": max(float(intercept), 0.0) / (2 * (p - 1)), "bandwidth": 1 / slope}
+
+
+def real_model_scaling(params: float, chips: ArrayLike, link_bandwidth: float, *,
+                       latency_s: float = ASSUMED_LATENCY_S, overlap: bool = False) -> dict:
+    """data_parallel_scaling for a model of `params` parameters trained on H100 SXMs.
+
+    Assumptions, all cited or stated: global batch = GPT-3's batch in tokens, the H100 SXM's
+    dense BF16 peak at Llama 3 405B's utilisation, bf16 gradients, pure data parallelism
+    (every chip holds the whole model, which a big model would not fit: real runs also
+    split the model, so each chip all-reduces only its share of the gradients).
+    The compute of one chip is 6 N D FLOPs of the global batch at that utilisation.
+    """
+    validate.positive("params", params)
+    compute_s = utilisation.accelerator_seconds(
+        flops.six_n_d(params, references.value("gpt3.batch_tokens")),
+        references.value("h100_sxm.peak_flops"), references.value("llama31_405b.mfu"))
+    return data_parallel_scaling(compute_s, BYTES_PER_GRADIENT * params, chips, link_bandwidth,
+                                 latency_s, overlap=overlap)
