@@ -17,6 +17,7 @@ import time
 from course_lib import references, runtime
 from course_lib.explorers.costs import ComparisonExplorer, LifecycleExplorer
 from course_lib.explorers.scaling import ScalingExplorer, SizingExplorer
+from course_lib.explorers.serving import ServingExplorer
 from course_lib.figures.base import new_figure, to_png
 
 REPEATS = 15
@@ -47,6 +48,7 @@ def cases():
     yield "10x comparison (value of B)", ComparisonExplorer(), "extra_value", (1e4, 1e6)
     yield ("inference-aware sizing (demand)", SizingExplorer(), "inference_tokens",
            (1e11, 1e15))
+    yield "serving cost (prompt tokens)", ServingExplorer(), "prompt_tokens", (100, 2000)
 
 
 def main() -> None:

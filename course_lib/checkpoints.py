@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from course_lib import runtime
+from course_lib import runtime, validate
 from course_lib.data import CharTokenizer, TokenData
 from course_lib.model import TinyGPT
 from course_lib.shapes import ModelConfig
@@ -44,6 +44,7 @@ class Checkpoint:
     optimizer_state: dict
 
 
+@validate.checked
 def save_checkpoint(
     path: str | Path,
     model: TinyGPT,
@@ -106,6 +107,7 @@ def _remove_stale_temporaries(path: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+@validate.checked
 def payload_digest(payload: dict) -> str:
     """SHA-256 over everything a checkpoint stores but the digest itself: names, numbers,
     strings and every tensor's dtype, shape and bytes, in a fixed order."""
@@ -134,6 +136,7 @@ def _feed(digest, value) -> None:
         digest.update(f"{type(value).__name__}:{value!r};".encode())
 
 
+@validate.checked
 def load_checkpoint(
     path: str | Path,
     *,

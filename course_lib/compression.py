@@ -28,6 +28,7 @@ from course_lib.model import TinyGPT
 from course_lib.quantize import QuantizedLinear, block_linears, check_model
 
 
+@validate.checked
 def model_bytes(model: nn.Module) -> int:
     """Bytes of every parameter and buffer, each storage counted once (tied weights once)."""
     storages = {}
@@ -37,6 +38,7 @@ def model_bytes(model: nn.Module) -> int:
     return sum(storages.values())
 
 
+@validate.checked
 def linear_weight_bytes(model: TinyGPT) -> int:
     """Bytes of the blocks' linear-layer weights (what quantization shrinks; biases excluded).
 
@@ -53,6 +55,7 @@ def linear_weight_bytes(model: TinyGPT) -> int:
     return total
 
 
+@validate.checked
 def matmul_weights(model: TinyGPT) -> int:
     """Weights each token is multiplied by in a forward pass, counted from the real layers.
 
@@ -65,6 +68,7 @@ def matmul_weights(model: TinyGPT) -> int:
     return total + model.lm_head.weight.numel()
 
 
+@validate.checked
 def forward_flops_as_built(model: TinyGPT, context: int) -> int:
     """Forward FLOPs one token costs in `model` as it stands: 2 x matmul_weights (its real
     layer shapes, structurally pruned neurons removed) + the attention term.
@@ -81,6 +85,7 @@ def _float_weight(layer: nn.Module) -> torch.Tensor:
     return layer.dequantized_weight() if isinstance(layer, QuantizedLinear) else layer.weight
 
 
+@validate.checked
 def nonzero_fraction(model: TinyGPT) -> float:
     """Share of the blocks' linear-layer weights that are not zero (1.0 for a dense model)."""
     check_model(model)
@@ -88,6 +93,7 @@ def nonzero_fraction(model: TinyGPT) -> float:
     return sum(int((w != 0).sum()) for w in weights) / sum(w.numel() for w in weights)
 
 
+@validate.checked
 def validation_loss(model: TinyGPT, data: TokenData, batches: int | None = None,
                     batch_size: int = 32, seed: int = 0) -> float:
     """Mean cross-entropy (nats per token) on `batches` random validation windows.
@@ -113,7 +119,10 @@ class Measurement:
     val_loss: float  # nats per token
     ms_per_token: float  # median decode time per output token, batch 1
     tokens_per_s: float  # median output tokens per second of a whole request, batch 1
+    ms_low: float | None = None  # fastest and slowest of the repeats behind ms_per_token
+    ms_high: float | None = None
 
+    @validate.checked
     def row(self, reference: Measurement) -> dict:
         """This measurement as a table row, with ratios to `reference` (the original)."""
         return {
@@ -126,13 +135,19 @@ class Measurement:
             "val loss (nats)": self.val_loss,
             "loss change (nats)": self.val_loss - reference.val_loss,
             "ms per token": self.ms_per_token,
+            "ms range": None if self.ms_low is None else (self.ms_low, self.ms_high),
             "tokens/s": self.tokens_per_s,
         }
 
 
+@validate.checked
 def measure(name: str, model: TinyGPT, data: TokenData, *, new_tokens: int = 48,
             repeats: int | None = None) -> Measurement:
-    """Size, FLOPs, validation loss and speed (course_lib.inference.time_request) of a model."""
+    """Size, FLOPs, validation loss and speed (course_lib.inference.time_request) of a model.
+
+    The speed is the median over `repeats` requests, with the fastest and slowest beside it:
+    at batch 1 two runs of the same model differ by several percent.
+    """
     repeats = runtime.pick(7, 3) if repeats is None else repeats
     timing = inference.time_request(model, batch_size=1, prompt_tokens=8, new_tokens=new_tokens,
                                     repeats=repeats)
@@ -145,6 +160,8 @@ def measure(name: str, model: TinyGPT, data: TokenData, *, new_tokens: int = 48,
         val_loss=validation_loss(model, data),
         ms_per_token=timing.time_per_output_token_s.median * 1e3,
         tokens_per_s=timing.tokens_per_s.median,
+        ms_low=timing.time_per_output_token_s.low * 1e3,
+        ms_high=timing.time_per_output_token_s.high * 1e3,
     )
 
 
@@ -156,9 +173,15 @@ def comparison_table(measurements: list[Measurement]) -> str:
                "linear weights (MB)": "{:.2f}", "FLOPs per token (M)": "{:.2f}",
                "nonzero weights": "{:.0%}", "val loss (nats)": "{:.3f}",
                "loss change (nats)": "{:+.3f}", "ms per token": "{:.2f}", "tokens/s": "{:.0f}"}
+
+    def cell(key: str, value) -> str:
+        if key == "ms range":
+            return "-" if value is None else f"{value[0]:.2f} to {value[1]:.2f}"
+        return formats[key].format(value)
+
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [row["model"]] + [formats[k].format(row[k]) for k in header[1:]]
+        cells = [row["model"]] + [cell(k, row[k]) for k in header[1:]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

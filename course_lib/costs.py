@@ -28,12 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from course_lib import references, serving_lifecycle, validate
+from course_lib.formatting import DAYS_PER_YEAR, format_days
 from course_lib.scaling import inference_flops, training_flops, usd_per_accelerator_hour
 from course_lib.utilisation import accelerator_seconds
 
 METRICS = ("flops", "gpu_hours", "kwh", "usd")
 METRIC_UNITS = {"flops": "FLOP", "gpu_hours": "accelerator-hours", "kwh": "kWh", "usd": "USD"}
-DAYS_PER_YEAR = 365
 SERVING_BASES = ("derived", "epoch")  # serving model (default), or Epoch's assumption
 
 
@@ -47,9 +47,9 @@ class Hardware:
     usd_per_hour: float
 
     def __post_init__(self) -> None:
-        validate.positive("peak_flops", self.peak_flops)
-        validate.positive("watts", self.watts)
-        validate.positive("usd_per_hour", self.usd_per_hour)
+        validate.instance("name", self.name, str)
+        for field in ("peak_flops", "watts", "usd_per_hour"):
+            validate.positive(field, getattr(self, field))
 
 
 def datasheet_hardware(chip: str = "h100_sxm", *, usd_per_hour: float | None = None,
@@ -94,21 +94,16 @@ class Scenario:
     serving: serving_lifecycle.ServingPlan | None = None
 
     def __post_init__(self) -> None:
-        validate.positive("n_params", self.n_params)
-        validate.positive("training_tokens", self.training_tokens)
-        validate.positive("retrains_per_year", self.retrains_per_year, allow_zero=True)
-        validate.positive("requests_per_day", self.requests_per_day, allow_zero=True)
-        validate.positive("input_tokens", self.input_tokens, allow_zero=True)
-        validate.positive("output_tokens", self.output_tokens, allow_zero=True)
-        validate.positive("training_utilisation", self.training_utilisation, upper=1)
-        validate.positive("inference_utilisation", self.inference_utilisation, upper=1)
-        validate.positive("usd_per_kwh", self.usd_per_kwh, allow_zero=True)
-        validate.positive("horizon_days", self.horizon_days)
-        if not isinstance(self.hardware, Hardware):
-            raise TypeError(f"hardware must be a Hardware, got {type(self.hardware).__name__}")
-        if self.serving is not None and not isinstance(self.serving,
-                                                       serving_lifecycle.ServingPlan):
-            raise TypeError(f"serving must be a ServingPlan or None, got {self.serving!r}")
+        validate.instance("name", self.name, str)
+        for field in ("n_params", "training_tokens", "horizon_days"):
+            validate.positive(field, getattr(self, field))
+        for field in ("retrains_per_year", "requests_per_day", "input_tokens", "output_tokens",
+                      "usd_per_kwh"):
+            validate.positive(field, getattr(self, field), allow_zero=True)
+        for field in ("training_utilisation", "inference_utilisation"):
+            validate.positive(field, getattr(self, field), upper=1)
+        validate.instance("hardware", self.hardware, Hardware)
+        validate.instance("serving", self.serving, (serving_lifecycle.ServingPlan, type(None)))
 
     def replace(self, **changes) -> Scenario:
         """A copy with some fields changed (validated again)."""
@@ -134,33 +129,36 @@ class Spend:
     usd: float
 
     def __getitem__(self, metric: str) -> float:
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-        return getattr(self, metric)
+        return getattr(self, validate.choice("metric", metric, METRICS))
 
 
 def _spend(flops: float, utilisation: float, s: Scenario) -> Spend:
     hours = accelerator_seconds(flops, s.hardware.peak_flops, utilisation) / 3600
     kwh = hours * s.hardware.watts / 1000
-    return Spend(flops, hours, kwh, hours * s.hardware.usd_per_hour + kwh * s.usd_per_kwh)
+    return Spend(flops, hours, kwh, validate.result(
+        "spend", hours * s.hardware.usd_per_hour + kwh * s.usd_per_kwh, watts=s.hardware.watts))
 
 
+@validate.checked
 def training_cost(s: Scenario) -> Spend:
     """One training run: 6 N D FLOPs at the training utilisation."""
     return _spend(training_flops(s.n_params, s.training_tokens), s.training_utilisation, s)
 
 
+@validate.checked
 def inference_cost_per_day(s: Scenario) -> Spend:
     """One day of serving: 2 N FLOPs per prompt or answer token, at the serving utilisation."""
     return _spend(inference_flops(s.n_params, s.tokens_per_day), s.inference_utilisation, s)
 
 
+@validate.checked
 def cost_per_request(s: Scenario) -> Spend:
     """Serving one request (its prompt and its answer)."""
     tokens = s.input_tokens + s.output_tokens
     return _spend(inference_flops(s.n_params, tokens), s.inference_utilisation, s)
 
 
+@validate.checked
 def retrain_period_days(s: Scenario) -> float:
     """Days between training runs (inf if the model is trained once)."""
     return math.inf if s.retrains_per_year == 0 else DAYS_PER_YEAR / s.retrains_per_year
@@ -168,10 +166,13 @@ def retrain_period_days(s: Scenario) -> float:
 
 def training_runs(days, period_days: float) -> np.ndarray:
     """Training runs paid by each of `days`: the first at day 0, then one just after each
-    `period_days` (so day P still has one run, day P + 1 two)."""
-    return np.maximum(1, np.ceil(np.asarray(days, dtype=float) / period_days))
+    `period_days` (so day P still has one run, day P + 1 two; math.inf: trained once)."""
+    t = validate.positive_array("days", days, allow_zero=True)
+    period = validate.positive("period_days (or math.inf)", period_days, allow_inf=True)
+    return np.maximum(1, np.ceil(t / period))
 
 
+@validate.checked
 def cumulative(s: Scenario, days, metric: str = "usd") -> tuple[np.ndarray, np.ndarray]:
     """Cumulative (training, inference) spend at each day in `days`.
 
@@ -181,9 +182,11 @@ def cumulative(s: Scenario, days, metric: str = "usd") -> tuple[np.ndarray, np.n
     """
     t = validate.positive_array("days", days, allow_zero=True)
     runs = training_runs(t, retrain_period_days(s))
-    return runs * training_cost(s)[metric], t * inference_cost_per_day(s)[metric]
+    spends = runs * training_cost(s)[metric], t * inference_cost_per_day(s)[metric]
+    return validate.result("cumulative spend", spends, days=days)
 
 
+@validate.checked
 def crossover_day(s: Scenario, metric: str = "usd") -> float | None:
     """The day cumulative inference spend first equals cumulative training spend, or None.
 
@@ -196,37 +199,40 @@ def crossover_day(s: Scenario, metric: str = "usd") -> float | None:
     if per_day == 0:
         return None
     day = training_cost(s)[metric] / per_day
-    return day if day <= retrain_period_days(s) else None
+    return day if day <= retrain_period_days(s) and math.isfinite(day) else None
 
 
+@validate.checked
 def inference_share(s: Scenario, metric: str = "usd", day: float | None = None) -> float:
     """Inference's share (0 to 1) of the total spend up to `day` (default: the horizon)."""
-    end = s.horizon_days if day is None else day
+    end = s.horizon_days if day is None else validate.positive("day", day, allow_zero=True)
     train, serve = cumulative(s, [end], metric)
+    if train[0] + serve[0] == 0:  # both underflowed: no share to speak of
+        raise ValueError(f"s: its spend in {metric} rounds to 0 (amounts too small for a float)")
     return float(serve[0] / (train[0] + serve[0]))
 
 
-def format_days(days: float) -> str:
-    """'3.2 hours', '12 days', '4.1 years': a duration in the unit a reader grasps."""
-    if days < 1:
-        return f"{days * 24:.2g} hours"
-    if days < 2 * DAYS_PER_YEAR:
-        return f"{days:.3g} days"
-    return f"{days / DAYS_PER_YEAR:.3g} years"
-
-
+@validate.checked
 def describe_crossover(s: Scenario, metric: str = "usd") -> str:
-    """The crossover in one plain sentence."""
-    unit = METRIC_UNITS[metric]
-    day = crossover_day(s, metric)
+    """The crossover in one plain sentence, which agrees with inference_share at the horizon:
+    after each retrain, inference must catch up with one more training run."""
+    unit = METRIC_UNITS[validate.choice("metric", metric, METRICS)]
+    day, period = crossover_day(s, metric), retrain_period_days(s)
     if s.requests_per_day == 0 or s.tokens_per_day == 0:
         return f"Never: with no traffic, inference spends nothing ({unit})."
     if day is None:
-        return (f"Never: inference spend ({unit}) does not catch up with training before the "
-                f"model is retrained, every {format_days(retrain_period_days(s))}.")
-    where = "within" if day <= s.horizon_days else "after"
-    return (f"Inference spend ({unit}) overtakes training after {format_days(day)}, {where} "
-            f"the {format_days(s.horizon_days)} horizon.")
+        return (f"Never: inference spend ({unit}) does not catch up with training" + (
+            "." if period == math.inf else f" before the model is retrained, every "
+            f"{format_days(period)}."))
+    first = f"Inference spend ({unit}) overtakes training after {format_days(day)}"
+    horizon = format_days(s.horizon_days)
+    runs = int(training_runs([s.horizon_days], period)[0])
+    if day > s.horizon_days or runs == 1:
+        return f"{first}, {'after' if day > s.horizon_days else 'within'} the {horizon} horizon."
+    lead = ("inference leads (its spend covers all the runs from" if runs * day <= s.horizon_days
+            else "training leads (inference covers all the runs only after")
+    return (f"{first}; each retrain (every {format_days(period)}) adds a training run, and at "
+            f"the {horizon} horizon, after {runs} runs, {lead} {format_days(runs * day)}).")
 
 
 # --- Two models: one k times more expensive per request, but better ----------------------------
@@ -244,11 +250,12 @@ class Comparison:
 
     def b_advantage_usd_per_day(self, requests_per_day) -> np.ndarray:
         """B's value minus its extra serving spend, per day, at each traffic level."""
-        v = np.asarray(requests_per_day, dtype=float)
+        v = validate.positive_array("requests_per_day", requests_per_day, allow_zero=True)
         extra_cost = (self.cost_ratio - 1) * self.usd_per_request_a * v
         return self.extra_value_usd_per_day - extra_cost
 
 
+@validate.checked
 def compare(a: Scenario, cost_ratio: float = 10, extra_value_usd_per_day: float = 1000
             ) -> Comparison:
     """When does a better model that costs cost_ratio times more per request lose?
@@ -261,16 +268,15 @@ def compare(a: Scenario, cost_ratio: float = 10, extra_value_usd_per_day: float 
     value = validate.positive("extra_value_usd_per_day", extra_value_usd_per_day,
                               allow_zero=True)
     per_request = cost_per_request(a).usd
-    if k <= 1 or per_request == 0:
-        break_even = None
-    else:
-        break_even = value / ((k - 1) * per_request)
-    return Comparison(k, value, per_request, break_even)
+    extra = (k - 1) * per_request  # B's extra cost per request; B never loses without one
+    break_even = value / extra if extra > 0 else math.inf
+    return Comparison(k, value, per_request, break_even if math.isfinite(break_even) else None)
 
 
 # --- How serving is charged: derived from the serving model, or assumed -----------------------
 
 
+@validate.checked
 def served(s: Scenario, plan: serving_lifecycle.ServingPlan) -> Scenario:
     """`s` served as `plan` says: its serving utilisation derived from the serving model
     (for its prompt and answer lengths) instead of assumed."""
@@ -279,16 +285,16 @@ def served(s: Scenario, plan: serving_lifecycle.ServingPlan) -> Scenario:
                      sources=tuple(dict.fromkeys(s.sources + plan.sources)))
 
 
+@validate.checked
 def epoch_assumption(s: Scenario, utilisation: float | None = None) -> Scenario:
     """The named alternative: serving at a stated utilisation, Epoch AI's 10% unless given."""
     value = (references.value("epoch2025.inference_utilisation") if utilisation is None
-             else utilisation)
+             else validate.positive("utilisation", utilisation, upper=1))
     return s.replace(serving=None, inference_utilisation=value)
 
 
 def _basis(s: Scenario, serving: str, plan: serving_lifecycle.ServingPlan) -> Scenario:
-    if serving not in SERVING_BASES:
-        raise ValueError(f"serving must be one of {', '.join(SERVING_BASES)}, got {serving!r}")
+    validate.choice("serving", serving, SERVING_BASES)
     return served(s, plan) if serving == "derived" else s
 
 
@@ -361,7 +367,8 @@ def tiny_model(n_params: float | None = None, laptop_flops: float | None = None,
     v = references.value
     laptop = Hardware(
         name="laptop CPU",
-        peak_flops=v("preset_tiny.laptop_flops") if laptop_flops is None else laptop_flops,
+        peak_flops=(v("preset_tiny.laptop_flops") if laptop_flops is None
+                    else validate.positive("laptop_flops (or None)", laptop_flops)),
         watts=v("preset_tiny.laptop_watts"),
         usd_per_hour=v("preset_tiny.laptop_usd_per_hour"),
     )

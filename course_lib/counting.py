@@ -23,6 +23,7 @@ except ImportError:  # Windows
     resource = None
 
 
+@validate.checked
 def measure_flops(
     model: TinyGPT, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
     backward: bool = False,
@@ -30,13 +31,14 @@ def measure_flops(
     """FLOPs PyTorch's FlopCounterMode records for a forward (and optionally backward) pass.
 
     Returns {"total": FLOPs, "by_op": {operator name: FLOPs}}. The forward-only count
-    runs under torch.no_grad(): under torch.inference_mode() the counter has reported
-    0, so this function refuses to run there.
+    runs under torch.no_grad(): under torch.inference_mode() some PyTorch versions' counter
+    has reported 0 (inference_mode_counter_check tells for this one), so this function
+    refuses to run there.
     """
     if torch.is_inference_mode_enabled():
         raise RuntimeError(
-            "measure_flops cannot count under torch.inference_mode() (the counter sees "
-            "no operators there and reports 0); call it outside, it uses torch.no_grad()"
+            "measure_flops does not count under torch.inference_mode() (some PyTorch "
+            "versions' counter reports 0 there); call it outside, it uses torch.no_grad()"
         )
     if backward and targets is None:
         raise ValueError("targets must be given when backward=True (the loss needs them)")
@@ -80,6 +82,7 @@ def attention_counter_check(batch_size: int = 2, n_head: int = 4, seq_len: int =
     return counts
 
 
+@validate.checked
 def inference_mode_counter_check(model: TinyGPT, idx: torch.Tensor) -> dict[str, int]:
     """Forward FLOPs counted under torch.no_grad() and under torch.inference_mode().
 
@@ -95,6 +98,7 @@ def inference_mode_counter_check(model: TinyGPT, idx: torch.Tensor) -> dict[str,
     return counts
 
 
+@validate.checked
 @torch.no_grad()
 def measure_flops_per_generated_token(model: TinyGPT, context: int,
                                       use_kv_cache: bool) -> int:
@@ -118,6 +122,7 @@ def measure_flops_per_generated_token(model: TinyGPT, context: int,
     return int(counter.get_total_flops())
 
 
+@validate.checked
 def measure_training_memory(model: TinyGPT, idx: torch.Tensor, targets: torch.Tensor) -> dict:
     """Bytes of each kind of tensor one AdamW training step holds, measured on a copy of model.
 

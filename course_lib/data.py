@@ -23,11 +23,13 @@ import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 
 import torch
 
 from course_lib import runtime, validate
+from course_lib.training_config import MAX_BATCH_SIZE
 
 DEFAULT_CORPUS_CHARS = 2_000_000  # about 2 MB: enough for 2000 iterations of 12 x 64 tokens
 MIN_CORPUS_CHARS = 1_000_000
@@ -57,6 +59,10 @@ class Corpus:
     text: str
     source: str  # where the text came from, for a human
 
+    def __post_init__(self) -> None:
+        for field in ("name", "text", "source"):
+            validate.instance(field, getattr(self, field), str)
+
     @functools.cached_property  # the text never changes; hashing 2 MB once is enough
     def sha256(self) -> str:
         """SHA-256 of the text encoded as UTF-8."""
@@ -78,6 +84,7 @@ class Corpus:
         }
 
 
+@validate.checked
 def stdlib_source_files(root: Path | None = None) -> list[Path]:
     """The standard library's .py files in a fixed order (sorted by relative path).
 
@@ -93,6 +100,7 @@ def stdlib_source_files(root: Path | None = None) -> list[Path]:
     return sorted(files, key=lambda path: path.relative_to(root).as_posix())
 
 
+@validate.checked
 def stdlib_corpus(max_chars: int = DEFAULT_CORPUS_CHARS, root: Path | None = None) -> Corpus:
     """The default corpus: the first `max_chars` characters of the standard library's sources.
 
@@ -119,6 +127,7 @@ def stdlib_corpus(max_chars: int = DEFAULT_CORPUS_CHARS, root: Path | None = Non
     return Corpus("python-stdlib", text, f"{version} standard library at {root}")
 
 
+@validate.checked
 def read_text_corpus(path: str | Path, name: str | None = None) -> Corpus:
     """A corpus from any UTF-8 text file of your own."""
     path = Path(path)
@@ -163,6 +172,9 @@ def download_corpus(
             f"name must be one of {sorted(DOWNLOADS)} (or pass url= and sha256=), got {name!r}"
         )
     validate.positive("timeout_s", timeout_s, upper=MAX_DOWNLOAD_TIMEOUT_S)
+    for what, given in (("url", url), ("sha256", sha256)):
+        validate.instance(what, given, (str, type(None)))
+    validate.instance("cache", cache, (str, os.PathLike, type(None)))
     pinned = DOWNLOADS.get(name, {})
     url = url or pinned["url"]
     sha256 = (sha256 or pinned["sha256"]).lower()
@@ -216,8 +228,8 @@ class CharTokenizer:
     REPLACEMENT = "\ufffd"
 
     def __init__(self, chars: str, unknown: str = "replace"):
-        if unknown not in ("replace", "error"):
-            raise ValueError(f"unknown must be 'replace' or 'error', got {unknown!r}")
+        validate.instance("chars", chars, str, " (the text whose characters are the vocabulary)")
+        validate.choice("unknown", unknown, ("replace", "error"))
         self.chars = "".join(sorted(set(chars) | {self.REPLACEMENT}))
         self.unknown = unknown
         self.stoi = {ch: i for i, ch in enumerate(self.chars)}
@@ -231,6 +243,7 @@ class CharTokenizer:
     def vocab_size(self) -> int:
         return len(self.chars)
 
+    @validate.checked
     def encode(self, text: str, unknown: str | None = None) -> list[int]:
         """Token ids of `text`, one per character; `unknown` overrides the tokenizer's policy
         for characters it has not seen ('replace' or 'error')."""
@@ -249,10 +262,14 @@ class CharTokenizer:
 
     def decode(self, ids) -> str:
         """Text of a sequence of token ids."""
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+            raise TypeError(f"ids must be a sequence of token ids, got {ids!r:.60}")
         ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
-        bad = [i for i in ids if not 0 <= i < self.vocab_size]
+        bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, Integral)
+               or not 0 <= i < self.vocab_size]
         if bad:
-            raise ValueError(f"token ids must be in [0, {self.vocab_size - 1}], got {bad[:5]}")
+            raise ValueError(f"ids must be whole numbers in [0, {self.vocab_size - 1}], got "
+                             f"{bad[:5]}")
         return "".join(self.chars[i] for i in ids)
 
 
@@ -270,6 +287,7 @@ class TokenData:
         return self.train.numel() + self.val.numel()
 
 
+@validate.checked
 def prepare(corpus: Corpus, block_size: int, val_fraction: float = 0.1) -> TokenData:
     """Tokenize a corpus and split it: the first (1 - val_fraction) trains, the rest validates.
 
@@ -287,12 +305,13 @@ def prepare(corpus: Corpus, block_size: int, val_fraction: float = 0.1) -> Token
         raise ValueError(
             f"corpus {corpus.name!r} is too short: {len(ids):,} characters give "
             f"{len(train):,} training and {len(val):,} validation tokens, but each part "
-            f"needs at least block_size + 1 = {needed:,}. Use a longer text or a smaller "
-            f"block_size."
+            f"needs at least block_size + 1 = {needed:,}. Use a longer text, a smaller "
+            f"block_size or a val_fraction nearer 0.5."
         )
     return TokenData(tokenizer, train, val, corpus.fingerprint())
 
 
+@validate.checked
 def get_batch(
     tokens: torch.Tensor, batch_size: int, block_size: int,
     generator: torch.Generator | None = None, device: torch.device | str | None = None,
@@ -302,7 +321,11 @@ def get_batch(
     The windows are drawn with `generator` (on the CPU, so a seed gives the same batches on
     every device) and put on `device`: runtime.device() unless given.
     """
-    validate.whole("batch_size", batch_size)
+    validate.whole("batch_size", batch_size, highest=MAX_BATCH_SIZE)
+    validate.whole("block_size", block_size)
+    if tokens.dim() != 1 or tokens.dtype != torch.long:
+        raise ValueError(f"tokens must be a 1-D torch.long tensor of token ids, got "
+                         f"{tokens.dtype} {tuple(tokens.shape)}")
     if len(tokens) < block_size + 1:
         raise ValueError(
             f"tokens must hold at least block_size + 1 = {block_size + 1} ids, got {len(tokens)}"

@@ -217,6 +217,7 @@ def _defaults(world_size: int, train_config: TrainConfig | None,
     return train_config, model_config, data
 
 
+@validate.checked
 def train_data_parallel(world_size: int, train_config: TrainConfig | None = None,
                         model_config: ModelConfig | None = None, data: TokenData | None = None,
                         *, probe_steps: int = 5, fail_at_step: int | None = None,

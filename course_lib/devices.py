@@ -27,6 +27,8 @@ class Device:
     source: str = ""
 
     def __post_init__(self) -> None:
+        for field in ("key", "name", "kind", "source"):
+            validate.instance(field, getattr(self, field), str)
         for field in ("bandwidth", "memory", "peak_flops", "power_watts"):
             value = getattr(self, field)
             if value is not None or field in ("bandwidth", "memory"):
@@ -69,6 +71,7 @@ def names() -> list[str]:
     return list(DEVICES)
 
 
+@validate.checked
 def get(key: str | Device) -> Device:
     """The chip called `key`; a ValueError lists the valid names when it is unknown."""
     if isinstance(key, Device):
@@ -76,16 +79,18 @@ def get(key: str | Device) -> Device:
     try:
         return DEVICES[key]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown chip {key!r}; valid choices: {', '.join(DEVICES)}") from None
+        raise ValueError(f"key (a chip) must be one of {', '.join(DEVICES)}; got {key!r}") from None
 
 
-def this_machine(peak_flops: float, bandwidth: float, memory: float,
+@validate.checked
+def this_machine(peak_flops: float | None, bandwidth: float, memory: float,
                  name: str = "this machine (measured)") -> Device:
     """A Device from your own measurements: FLOP/s, bytes/s and bytes of memory."""
     return Device("this_machine", name, "this machine", peak_flops, bandwidth, memory, None,
                   "measured on this machine")
 
 
+@validate.checked
 def citations(key: str) -> list[str]:
     """The references behind one chip's figures, as printable citations."""
     get(key)

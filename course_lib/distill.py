@@ -4,8 +4,10 @@ Torch layer. `distill` trains a student on the teacher's softened next-token pro
 as well as on the data (`distillation_loss`, after Hinton et al. 2015), through the same
 training loop as notebook 02: course_lib.training.train with a `loss_fn` that also asks
 the teacher. `compare_distillation` runs the fair test notebook 06 reports: the same
-student (same initial weights, batches and steps) trained with the teacher and on the
-data alone, both scored with course_lib.compression.validation_loss on the same text.
+student (same initial weights and batches) trained with the teacher and on the data alone,
+for the same steps and (matched=True) for the same training FLOPs (`compute_matched_steps`:
+the teacher's forward passes make a distilled step dearer), all scored with
+course_lib.compression.validation_loss on the same text.
 
 Notebook 06 shows `distillation_loss` and `distill` whole. What the extra training costs
 at real scale, and when serving the student repays it, is course_lib.payback.
@@ -14,7 +16,7 @@ at real scale, and when serving the student repays it, is course_lib.payback.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.nn import functional as F
@@ -30,6 +32,7 @@ from course_lib.training_config import History, TrainConfig
 NOISE_NATS = 0.01  # a loss difference smaller than this is within this measurement's noise
 
 
+@validate.checked
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                       targets: torch.Tensor, temperature: float = 2.0,
                       alpha: float = 0.5) -> torch.Tensor:
@@ -55,6 +58,7 @@ def _check_distillation_settings(temperature, alpha) -> None:
                       allow_zero=True, upper=1)
 
 
+@validate.checked
 def check_student_config(teacher: ModelConfig, student: ModelConfig) -> None:
     """Refuse a student that is not smaller than its teacher, or cannot read the same tokens."""
     if not isinstance(student, ModelConfig):
@@ -72,6 +76,7 @@ def check_student_config(teacher: ModelConfig, student: ModelConfig) -> None:
             f"n_layer={student.n_layer}, n_embd={student.n_embd} ({n_student:,} weights)")
 
 
+@validate.checked
 def distill(teacher: TinyGPT, student: TinyGPT, data: TokenData, config: TrainConfig,
             *, temperature: float = 2.0, alpha: float = 0.5, progress: bool = False
             ) -> History:
@@ -92,9 +97,28 @@ def distill(teacher: TinyGPT, student: TinyGPT, data: TokenData, config: TrainCo
     return training.train(student, data, config, progress=progress, loss_fn=loss_fn)
 
 
+@validate.checked
+def flops_per_step(teacher: ModelConfig, student: ModelConfig, batch_size: int
+                   ) -> dict[str, int]:
+    """Training FLOPs of one step of a student trained on the data "alone" (forward and
+    backward) and "distilled" (the same, plus the teacher's forward pass on the batch)."""
+    alone = flops.train_flops_per_step(student, batch_size)
+    return {"alone": alone,
+            "distilled": alone + flops.forward_flops(teacher, teacher.block_size, batch_size)}
+
+
+@validate.checked
+def compute_matched_steps(teacher: ModelConfig, student: ModelConfig,
+                          config: TrainConfig) -> int:
+    """Steps of training alone that cost as many FLOPs as config.max_iters distilled steps."""
+    per_step = flops_per_step(teacher, student, config.batch_size)
+    return round(config.max_iters * per_step["distilled"] / per_step["alone"])
+
+
 @dataclass
 class DistillationResult:
-    """The same student trained twice with the same budget: with a teacher and without."""
+    """The same student trained with a teacher and without: for the same number of steps
+    ("alone") and, optionally, for as many training FLOPs as distillation took ("matched")."""
 
     student_config: ModelConfig
     train_config: TrainConfig
@@ -104,6 +128,35 @@ class DistillationResult:
     alone_history: History
     distilled_val_loss: float  # nats per token, on validation_loss's fixed windows
     alone_val_loss: float
+    matched: TinyGPT | None = None  # trained alone for compute_matched_steps steps
+    matched_history: History | None = None
+    matched_val_loss: float | None = None
+    step_flops: dict | None = None  # flops_per_step: training FLOPs per step of each student
+
+    @property
+    def matched_gain(self) -> float | None:
+        """How much lower the distilled student's loss is than the compute-matched one's."""
+        return None if self.matched_val_loss is None \
+            else self.matched_val_loss - self.distilled_val_loss
+
+    def matched_verdict(self) -> str:
+        """The finding against the compute-matched student, in one sentence."""
+        gain = self.matched_gain
+        if gain is None:
+            return "No compute-matched student was trained."
+        against = (f"than the student trained alone for the same compute "
+                   f"({len(self.matched_history.step_loss)} steps instead of "
+                   f"{self.train_config.max_iters})")
+        if gain > NOISE_NATS:
+            return (f"With the same compute, the teacher still helped: the distilled student's "
+                    f"loss is {gain:.3f} nats lower {against}.")
+        if gain < -NOISE_NATS:
+            return (f"With the same compute, training alone did better: the distilled "
+                    f"student's loss is {-gain:.3f} nats higher {against}.")
+        return (f"With the same compute, no clear difference: the distilled student's loss is "
+                f"within {abs(gain):.3f} nats of the one trained alone for the same compute "
+                f"({len(self.matched_history.step_loss)} steps instead of "
+                f"{self.train_config.max_iters}).")
 
     @property
     def gain(self) -> float:
@@ -137,20 +190,34 @@ class DistillationResult:
         return f"{self.outcome()}: {detail}"
 
 
+@validate.checked
 def compare_distillation(teacher: TinyGPT, student_config: ModelConfig, data: TokenData,
                          config: TrainConfig, *, temperature: float = 2.0,
-                         alpha: float = 0.5, progress: bool = False) -> DistillationResult:
-    """Train two identical students (same initial weights, batches and steps), one with the
-    teacher's soft targets and one on the data alone, and score both on the same text.
+                         alpha: float = 0.5, progress: bool = False,
+                         matched: bool = False) -> DistillationResult:
+    """Train identical students (same initial weights and batches), one with the teacher's
+    soft targets and one on the data alone for the same steps, and score both on the same
+    text. matched=True trains a third on the data alone for as many training FLOPs as the
+    distilled one took (compute_matched_steps: the teacher's forward passes cost steps).
     The students are made on the teacher's device, in its dtype."""
     check_model(teacher)
     check_student_config(teacher.config, student_config)
+    validate.flag("matched", matched)
     runtime.seed_everything(config.seed)
     distilled = TinyGPT(student_config).to(teacher.device, teacher.wte.weight.dtype)
     alone = copy.deepcopy(distilled)  # same starting point: only the teacher differs
+    longer = copy.deepcopy(distilled) if matched else None
     distilled_history = distill(teacher, distilled, data, config, temperature=temperature,
                                 alpha=alpha, progress=progress)
     alone_history = training.train(alone, data, config, progress=progress)
-    return DistillationResult(student_config, config, distilled.eval(), alone.eval(),
-                              distilled_history, alone_history,
-                              validation_loss(distilled, data), validation_loss(alone, data))
+    result = DistillationResult(student_config, config, distilled.eval(), alone.eval(),
+                                distilled_history, alone_history,
+                                validation_loss(distilled, data), validation_loss(alone, data),
+                                step_flops=flops_per_step(teacher.config, student_config,
+                                                          config.batch_size))
+    if longer is not None:
+        steps = compute_matched_steps(teacher.config, student_config, config)
+        result.matched_history = training.train(
+            longer, data, replace(config, max_iters=steps), progress=progress)
+        result.matched, result.matched_val_loss = longer.eval(), validation_loss(longer, data)
+    return result

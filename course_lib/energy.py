@@ -41,6 +41,7 @@ class EnergyMeasurement:
         return "measured" if self.measured else "estimate"
 
 
+@validate.checked
 def rapl_counters(root: Path = RAPL_ROOT) -> list[Path]:
     """Readable package-level energy counters (Linux RAPL), or [] when there are none.
 
@@ -73,6 +74,7 @@ def _joules_between(domains: list[Path], before: list[int], after: list[int]) ->
     return joules
 
 
+@validate.checked
 def measure_energy(work: Callable[[], object], assumed_watts: float = ASSUMED_CPU_WATTS,
                    root: Path = RAPL_ROOT) -> EnergyMeasurement:
     """Run `work()` once and return its energy in joules.
@@ -82,6 +84,8 @@ def measure_energy(work: Callable[[], object], assumed_watts: float = ASSUMED_CP
     elapsed seconds x assumed_watts, a number you can change.
     """
     watts = validate.positive("assumed_watts", assumed_watts)
+    if not callable(work):
+        raise TypeError(f"work must be a function to run (with no arguments), got {work!r:.60}")
     domains = rapl_counters(root)
     before = _read_microjoules(domains)
     start = time.perf_counter()
@@ -98,10 +102,11 @@ def measure_energy(work: Callable[[], object], assumed_watts: float = ASSUMED_CP
 
 def energy_per_token(joules: float, tokens: float) -> float:
     """Joules per token."""
-    return (validate.positive("joules", joules, allow_zero=True)
-            / validate.positive("tokens", tokens))
+    per_token = (validate.positive("joules", joules, allow_zero=True)
+                 / validate.positive("tokens", tokens))
+    return validate.result("joules per token", per_token, joules=joules, tokens=tokens)
 
 
 def joules_to_wh(joules: float) -> float:
     """Watt-hours from joules (1 Wh = 3600 J)."""
-    return joules / 3600.0
+    return validate.positive("joules", joules, allow_zero=True) / 3600.0

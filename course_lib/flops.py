@@ -26,6 +26,8 @@ Conventions:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from course_lib import references, validate
 from course_lib.shapes import ModelConfig
 
@@ -39,6 +41,7 @@ BYTES_PER_WEIGHT: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp
                                       "int8": 1.0, "int4": 0.5}
 
 
+@validate.checked
 def bytes_per_weight(precision: str) -> float:
     """Bytes per stored weight for 'fp32', 'fp16', 'bf16', 'fp8', 'int8' or 'int4'."""
     try:
@@ -50,6 +53,7 @@ def bytes_per_weight(precision: str) -> float:
 # --- Analytic counts ------------------------------------------------------------------------
 
 
+@validate.checked
 def matmul_params(config: ModelConfig) -> int:
     """Weights each token is multiplied by in one forward pass (see the module docstring)."""
     d, kv_dim = config.n_embd, config.kv_heads * config.head_dim
@@ -57,6 +61,7 @@ def matmul_params(config: ModelConfig) -> int:
     return config.n_layer * per_layer + d * config.vocab_size  # + lm_head
 
 
+@validate.checked
 def forward_flops_breakdown(config: ModelConfig, context: int) -> dict[str, int]:
     """Forward FLOPs for one token whose query attends over `context` positions.
 
@@ -68,6 +73,7 @@ def forward_flops_breakdown(config: ModelConfig, context: int) -> dict[str, int]
     return {"weights": weights, "attention": attention, "total": weights + attention}
 
 
+@validate.checked
 def forward_flops(config: ModelConfig, seq_len: int, batch_size: int = 1) -> int:
     """Forward FLOPs for `batch_size` sequences of `seq_len` tokens, as TinyGPT computes them.
 
@@ -81,20 +87,37 @@ def forward_flops(config: ModelConfig, seq_len: int, batch_size: int = 1) -> int
 
 def train_flops_per_step(config: ModelConfig, batch_size: int, seq_len: int | None = None) -> int:
     """FLOPs of one training step (forward + backward = 3 x forward) on full-length blocks."""
-    return round(TRAIN_PER_FORWARD * forward_flops(config, seq_len or config.block_size,
-                                                   batch_size))
+    seq_len = sequence_length(config, seq_len)
+    return round(TRAIN_PER_FORWARD * forward_flops(config, seq_len, batch_size))
 
 
-def kaplan_forward_flops_per_token(n_params_nonembed: int, n_layer: int, n_ctx: int,
+def sequence_length(config: ModelConfig, seq_len: int | None) -> int:
+    """`seq_len` checked against the model (1 to block_size), or block_size when None."""
+    validate.instance("config", config, ModelConfig)
+    if seq_len is None:
+        return config.block_size
+    return validate.whole("seq_len (or None)", seq_len, highest=config.block_size)
+
+
+def kaplan_forward_flops_per_token(n_params_nonembed: float, n_layer: int, n_ctx: float,
                                    d_model: int) -> float:
     """Kaplan et al. 2020's approximation: 2 N + 2 n_layer n_ctx d_model FLOPs per token."""
+    n = validate.positive("n_params_nonembed", n_params_nonembed, allow_zero=True)
+    ctx = validate.positive("n_ctx", n_ctx, allow_zero=True)
+    validate.whole("n_layer", n_layer)
+    validate.whole("d_model", d_model)
     per_param = references.value("flops.forward_per_param_token")
-    return per_param * n_params_nonembed + 2 * n_layer * n_ctx * d_model
+    return validate.result("forward FLOPs per token", per_param * n + 2 * n_layer * ctx * d_model,
+                           n_params_nonembed=n_params_nonembed, n_layer=n_layer, n_ctx=n_ctx,
+                           d_model=d_model)
 
 
 def six_n_d(n_params: float, tokens: float) -> float:
     """The training-compute rule of thumb C = 6 N D, in FLOPs."""
-    return references.value("flops.train_per_param_token") * n_params * tokens
+    n = validate.positive("n_params", n_params)
+    d = validate.positive("tokens", tokens, allow_zero=True)
+    return validate.result("training FLOPs", references.value("flops.train_per_param_token")
+                           * n * d, n_params=n_params, tokens=tokens)
 
 
 
@@ -102,8 +125,9 @@ def six_n_d(n_params: float, tokens: float) -> float:
 # --- Training memory --------------------------------------------------------------------------
 
 
+@validate.checked
 def activation_bytes(config: ModelConfig, batch_size: int, seq_len: int | None = None,
-                     bytes_per_value: int = 4) -> int:
+                     bytes_per_value: float = 4) -> int:
     """Bytes of activations TinyGPT keeps from the forward pass for the backward pass.
 
     Per layer, for b sequences of s tokens, width h and a heads: the block input,
@@ -115,16 +139,18 @@ def activation_bytes(config: ModelConfig, batch_size: int, seq_len: int | None =
     left out. Same structure as Korthikanti et al. 2022's s b h (34 + 5 a s / h) bytes,
     which assumes 16-bit values and dropout masks.
     """
-    s = seq_len or config.block_size
+    s = sequence_length(config, seq_len)
     validate.whole("batch_size", batch_size)
+    validate.positive("bytes_per_value", bytes_per_value)
     b, h, a = batch_size, config.n_embd, config.n_head
     per_layer = 16 * s * b * h + a * s * s * b
     values = config.n_layer * per_layer + 2 * s * b * h + s * b * config.vocab_size
     return values * bytes_per_value
 
 
+@validate.checked
 def training_memory_budget(config: ModelConfig, n_params: int, batch_size: int,
-                           seq_len: int | None = None, bytes_per_value: int = 4) -> dict:
+                           seq_len: int | None = None, bytes_per_value: float = 4) -> dict:
     """Bytes needed to train with AdamW in 32-bit floats: weights, gradients, moments, activations.
 
     n_params: the model's total parameter count (TinyGPT.num_params()["total"]).
@@ -132,6 +158,7 @@ def training_memory_budget(config: ModelConfig, n_params: int, batch_size: int,
     4 values, 16 bytes per parameter in float32.
     """
     validate.whole("n_params", n_params)
+    validate.positive("bytes_per_value", bytes_per_value)
     weights = n_params * bytes_per_value
     budget = {
         "weights": weights,
@@ -146,10 +173,14 @@ def training_memory_budget(config: ModelConfig, n_params: int, batch_size: int,
 # --- Generation: the passes of a request, and what each costs -----------------------------
 
 PREFILL, DECODE, SLIDE = "prefill", "decode", "slide"
+# The most tokens one request may ask for: a TinyGPT on a CPU makes a few hundred per second,
+# so more would run for hours (and a typo such as 10**9 would fill the memory instead).
+MAX_NEW_TOKENS = 1_000_000
 
 
 def window_keep(block_size: int, context_keep: int | None) -> int:
     """Tokens kept when the context window is full: context_keep, or half the window."""
+    validate.whole("block_size", block_size)
     if context_keep is None:
         return max(1, block_size // 2)
     return validate.whole("context_keep (or None)", context_keep, highest=block_size)
@@ -163,20 +194,33 @@ def context_schedule(prompt_tokens: int, new_tokens: int, block_size: int,
     prompt, cut to block_size), 'decode' (the context grew by the token just generated) and
     'slide' (the window was full: keep the last context_keep tokens and prefill them again).
     """
-    schedule = []
-    context = min(prompt_tokens, block_size)
+    return list(context_steps(prompt_tokens, new_tokens, block_size, context_keep))
+
+
+def context_steps(prompt_tokens: int, new_tokens: int, block_size: int,
+                  context_keep: int) -> Iterator[tuple[str, int]]:
+    """context_schedule one step at a time (generation streams it: nothing is built ahead)."""
+    validate.whole("prompt_tokens", prompt_tokens)
+    validate.whole("new_tokens", new_tokens, lowest=0, highest=MAX_NEW_TOKENS)
+    validate.whole("block_size", block_size)
+    validate.whole("context_keep", context_keep, highest=block_size)
+    return _steps(min(prompt_tokens, block_size), new_tokens, block_size, context_keep)
+
+
+def _steps(context: int, new_tokens: int, block_size: int,
+           context_keep: int) -> Iterator[tuple[str, int]]:
     for step in range(new_tokens):
         if step == 0:
-            schedule.append((PREFILL, context))
+            yield PREFILL, context
         elif context == block_size:
             context = context_keep
-            schedule.append((SLIDE, context))
+            yield SLIDE, context
         else:
             context += 1
-            schedule.append((DECODE, context))
-    return schedule
+            yield DECODE, context
 
 
+@validate.checked
 def step_flops(config: ModelConfig, phase: str, context: int, use_kv_cache: bool,
                batch_size: int = 1) -> int:
     """Analytic forward FLOPs of one generation step (formulas from course_lib.flops).
@@ -185,21 +229,27 @@ def step_flops(config: ModelConfig, phase: str, context: int, use_kv_cache: bool
     positions. Everything else (no cache, a prefill, a slide) pushes the whole context
     through, as TinyGPT computes it: each of the `context` tokens scores all `context` keys.
     """
+    validate.choice("phase", phase, (PREFILL, DECODE, SLIDE))
+    validate.whole("context", context)
+    validate.whole("batch_size", batch_size)
     if use_kv_cache and phase == DECODE:
         return batch_size * forward_flops_breakdown(config, context)["total"]
     return forward_flops(config, context, batch_size)
 
 
+@validate.checked
 def flops_per_generated_token(config: ModelConfig, context: int, use_kv_cache: bool) -> int:
     """Analytic FLOPs to generate one token of one sequence whose context is `context` tokens."""
     return step_flops(config, DECODE, context, use_kv_cache)
 
 
+@validate.checked
 def request_flops(config: ModelConfig, prompt_tokens: int, new_tokens: int, use_kv_cache: bool,
                   batch_size: int = 1, context_keep: int | None = None) -> int:
     """Analytic FLOPs of a whole request: every step of its context_schedule, summed."""
-    schedule = context_schedule(prompt_tokens, new_tokens, config.block_size,
-                                window_keep(config.block_size, context_keep))
+    validate.whole("batch_size", batch_size)
+    schedule = context_steps(prompt_tokens, new_tokens, config.block_size,
+                             window_keep(config.block_size, context_keep))
     return sum(step_flops(config, phase, context, use_kv_cache, batch_size)
                for phase, context in schedule)
 

@@ -36,8 +36,11 @@ import torch
 from torch import nn
 
 from course_lib import runtime, validate
-from course_lib.flops import DECODE, PREFILL, context_schedule, window_keep
+from course_lib.flops import DECODE, MAX_NEW_TOKENS, PREFILL, context_steps, window_keep
 from course_lib.stats import Spread
+from course_lib.training_config import MAX_BATCH_SIZE
+
+MAX_REPEATS = 1000  # timed runs of one measurement: more would take hours, not add precision
 
 # --- Checking the request ---------------------------------------------------------------
 
@@ -45,30 +48,36 @@ from course_lib.stats import Spread
 def check_request(vocab_size: int, block_size: int, max_new_tokens: int, temperature: float,
                   top_k: int | None, context_keep: int | None, seed: int) -> int:
     """Raise a ValueError/TypeError naming the bad parameter; return the context_keep to use."""
-    validate.whole("max_new_tokens", max_new_tokens, lowest=0)
+    validate.whole("max_new_tokens", max_new_tokens, lowest=0, highest=MAX_NEW_TOKENS)
+    _check_sampling(temperature, top_k, vocab_size)
+    validate.seed("seed", seed)
+    return window_keep(block_size, context_keep)
+
+
+def _check_sampling(temperature: float, top_k: int | None, vocab_size: int) -> None:
     validate.positive("temperature (0 means greedy)", temperature, allow_zero=True)
     if top_k is not None:
         validate.whole("top_k (or None)", top_k, highest=vocab_size)
-    validate.whole("seed", seed, lowest=0)
-    return window_keep(block_size, context_keep)
 
 
 def _check_prompt_ids(idx, vocab_size: int) -> None:
     if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long:
-        raise TypeError("prompt token ids must be a LongTensor of shape (batch, tokens), got "
+        raise TypeError("idx (the prompt token ids) must be a LongTensor of shape (batch, "
+                        "tokens), got "
                         f"{getattr(idx, 'dtype', type(idx).__name__)} "
                         f"{tuple(getattr(idx, 'shape', ()))}")
     if idx.shape[0] < 1 or idx.shape[1] < 1:
-        raise ValueError("a prompt must hold at least one token: the model predicts the next "
+        raise ValueError("idx (a prompt) must hold at least one token: the model predicts the next "
                          f"token from the ones before it (got shape {tuple(idx.shape)})")
     if idx.min() < 0 or idx.max() >= vocab_size:
-        raise ValueError(f"prompt token ids must lie in 0..{vocab_size - 1}, "
+        raise ValueError(f"idx (the prompt token ids) must lie in 0..{vocab_size - 1}, "
                          f"got {idx.min().item()}..{idx.max().item()}")
 
 
 # --- Picking the next token -------------------------------------------------------------
 
 
+@validate.checked
 def pick_next_token(logits: torch.Tensor, temperature: float, top_k: int | None,
                     generator: torch.Generator | None) -> torch.Tensor:
     """The next token of each sequence, shape (batch,), from last-position logits (batch, vocab).
@@ -77,13 +86,19 @@ def pick_next_token(logits: torch.Tensor, temperature: float, top_k: int | None,
     logits are divided by the temperature (below 1: sharper, above 1: flatter), all but the
     top_k most likely tokens are removed, and one token is drawn from the softmax.
     """
+    if logits.dim() != 2 or not logits.is_floating_point():
+        raise ValueError(f"logits must be a float tensor of shape (batch, vocab), got "
+                         f"{logits.dtype} {tuple(logits.shape)}")
+    _check_sampling(temperature, top_k, logits.shape[-1])
     if temperature == 0:
         return logits.argmax(dim=-1)
-    # Subtracting the maximum first keeps a tiny temperature from overflowing to inf - inf.
-    scaled = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
-    if top_k is not None and top_k < scaled.shape[-1]:
-        kth_largest = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
-        scaled = scaled.masked_fill(scaled < kth_largest, float("-inf"))
+    if top_k is not None and top_k < logits.shape[-1]:  # before scaling: the order is the same
+        kth_largest = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth_largest, float("-inf"))
+    # Subtracting the maximum first keeps a tiny temperature from overflowing to inf - inf; a
+    # temperature below the dtype's smallest normal number would divide by zero (NaN).
+    scaled = ((logits - logits.max(dim=-1, keepdim=True).values)
+              / max(temperature, torch.finfo(logits.dtype).tiny))
     probabilities = torch.softmax(scaled, dim=-1)
     return torch.multinomial(probabilities, 1, generator=generator)[:, 0]
 
@@ -101,7 +116,9 @@ class Step:
     context_tokens: int  # how many tokens the model saw for this prediction
 
 
-@torch.no_grad()  # no_grad: course_lib.counting measures FLOPs through this loop
+@validate.checked
+@torch.no_grad()  # not inference_mode: some PyTorch versions' FLOP counter saw nothing there
+#                   (notebook 02 checks yours); course_lib.counting counts through this loop
 def stream_tokens(model: nn.Module, idx: torch.Tensor, max_new_tokens: int,
                   temperature: float = 1.0, top_k: int | None = None, use_kv_cache: bool = True,
                   seed: int = 1337, context_keep: int | None = None) -> Iterator[Step]:
@@ -117,12 +134,12 @@ def stream_tokens(model: nn.Module, idx: torch.Tensor, max_new_tokens: int,
     _check_prompt_ids(idx, config.vocab_size)
     device = model.device
     tokens = idx.to(device)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(int(seed))
     was_training = model.training
     model.eval()  # dropout off: generation must be deterministic for a given seed
     try:
         cache = None
-        schedule = context_schedule(tokens.shape[1], max_new_tokens, config.block_size, keep)
+        schedule = context_steps(tokens.shape[1], max_new_tokens, config.block_size, keep)
         for phase, context in schedule:
             if not use_kv_cache:  # recompute keys and values of the whole context, every step
                 logits, _ = model(tokens[:, -context:])
@@ -144,6 +161,7 @@ def stream_tokens(model: nn.Module, idx: torch.Tensor, max_new_tokens: int,
         model.train(was_training)
 
 
+@validate.checked
 def generate_tokens(model: nn.Module, idx: torch.Tensor, max_new_tokens: int,
                     temperature: float = 1.0, top_k: int | None = None,
                     use_kv_cache: bool = True, seed: int = 1337,
@@ -159,6 +177,7 @@ def generate_tokens(model: nn.Module, idx: torch.Tensor, max_new_tokens: int,
     return torch.cat([idx, *new], dim=1)
 
 
+@validate.checked
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
     """Token ids of `prompt`; a ValueError names characters the tokenizer has never seen."""
     if not isinstance(prompt, str):
@@ -170,6 +189,7 @@ def encode_prompt(tokenizer, prompt: str) -> list[int]:
     return tokenizer.encode(prompt, unknown="error")
 
 
+@validate.checked
 def generate(model: nn.Module, tokenizer, prompt: str | Sequence[str], max_new_tokens: int,
              temperature: float = 1.0, top_k: int | None = None, use_kv_cache: bool = True,
              seed: int = 1337, context_keep: int | None = None) -> str | list[str]:
@@ -221,6 +241,7 @@ class RequestTiming:
     tokens_per_s: Spread  # output tokens per second, all sequences of the batch together
 
 
+@validate.checked
 def time_request(model: nn.Module, batch_size: int = 1, prompt_tokens: int = 8,
                  new_tokens: int = 32, use_kv_cache: bool = True, repeats: int = 5,
                  seed: int = 1337, context_keep: int | None = None) -> RequestTiming:
@@ -230,12 +251,12 @@ def time_request(model: nn.Module, batch_size: int = 1, prompt_tokens: int = 8,
     runs with the spread. Token values do not change the arithmetic, so random prompts time
     the same as real text.
     """
-    validate.whole("batch_size", batch_size)
-    validate.whole("prompt_tokens", prompt_tokens)
-    validate.whole("new_tokens", new_tokens, lowest=2)
-    validate.whole("repeats", repeats)
+    validate.whole("batch_size", batch_size, highest=MAX_BATCH_SIZE)
+    validate.whole("prompt_tokens", prompt_tokens, highest=model.config.block_size)
+    validate.whole("new_tokens", new_tokens, lowest=2, highest=MAX_NEW_TOKENS)
+    validate.whole("repeats", repeats, highest=MAX_REPEATS)
     device = model.device
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(validate.seed("seed", seed))
     idx = torch.randint(model.config.vocab_size, (batch_size, prompt_tokens),
                         generator=generator).to(device)
     first, per_token, whole, throughput = [], [], [], []
@@ -257,10 +278,14 @@ def time_request(model: nn.Module, batch_size: int = 1, prompt_tokens: int = 8,
                          Spread.of(per_token), Spread.of(whole), Spread.of(throughput))
 
 
+@validate.checked
 def sweep_batch_sizes(model: nn.Module, batch_sizes: Sequence[int], prompt_tokens: int = 8,
                       new_tokens: int = 32, use_kv_cache: bool = True, repeats: int = 5,
                       seed: int = 1337) -> list[RequestTiming]:
     """`time_request` for each batch size: latency and throughput as the batch grows."""
+    validate.instance("batch_sizes", batch_sizes, (list, tuple, range))
+    for batch in batch_sizes:
+        validate.whole("batch_sizes (each)", batch, highest=MAX_BATCH_SIZE)
     return [time_request(model, batch, prompt_tokens, new_tokens, use_kv_cache, repeats, seed)
             for batch in batch_sizes]
 

@@ -56,6 +56,7 @@ class WorkerError(RuntimeError):
     """A worker process failed; the message names its rank and carries its traceback."""
 
 
+@validate.checked
 def check_world_size(world_size: int, oversubscribe: bool = False) -> int:
     """world_size (number of worker processes), checked against the CPUs the course may use.
 

@@ -29,6 +29,7 @@ from torch.nn import functional as F
 
 from course_lib import validate
 from course_lib.shapes import ModelConfig
+from course_lib.training_config import MAX_BATCH_SIZE
 
 
 class KVCache:
@@ -40,7 +41,8 @@ class KVCache:
     """
 
     def __init__(self, config: ModelConfig, batch_size: int, *, device=None, dtype=None):
-        validate.whole("batch_size", batch_size)
+        validate.instance("config", config, ModelConfig)
+        validate.whole("batch_size", batch_size, highest=MAX_BATCH_SIZE)
         shape = (batch_size, config.kv_heads, config.block_size, config.head_dim)
         self.config = config
         self.batch_size = batch_size

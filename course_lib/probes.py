@@ -37,6 +37,7 @@ class MatmulMeasurement:
         return statistics.median(self.flops_per_s)
 
 
+@validate.checked
 def measure_matmul_flops(
     sizes: tuple[int, ...] | None = None, min_seconds: float | None = None,
     rounds: int | None = None, dtype: torch.dtype = torch.float32,
@@ -103,6 +104,7 @@ class BandwidthMeasurement:
         return min(self.samples), max(self.samples)
 
 
+@validate.checked
 def measure_memory_bandwidth(megabytes: float = 256, repeats: int = 7,
                              device: str | torch.device = "cpu") -> BandwidthMeasurement:
     """Time `repeats` copies of a `megabytes` buffer into another and report the median rate.

@@ -36,6 +36,7 @@ def _check_prunable(model, amount) -> None:
         raise ValueError("model is quantized: prune the float32 model first, then quantize")
 
 
+@validate.checked
 @torch.no_grad()
 def prune_unstructured(model: TinyGPT, amount: float) -> TinyGPT:
     """A copy of `model` with the smallest-magnitude `amount` (0 to <1) of each block
@@ -57,6 +58,7 @@ def prune_unstructured(model: TinyGPT, amount: float) -> TinyGPT:
     return pruned.eval()
 
 
+@validate.checked
 def neuron_importance(mlp: nn.Module) -> torch.Tensor:
     """How much each MLP hidden neuron can matter: |weights in| x |weights out| (L2 norms).
 
@@ -66,6 +68,7 @@ def neuron_importance(mlp: nn.Module) -> torch.Tensor:
     return mlp.c_fc.weight.norm(dim=1) * mlp.c_proj.weight.norm(dim=0)
 
 
+@validate.checked
 @torch.no_grad()
 def prune_mlp_neurons(model: TinyGPT, amount: float) -> TinyGPT:
     """A copy of `model` with the least important `amount` (0 to <1) of each layer's MLP

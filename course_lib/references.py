@@ -12,7 +12,9 @@ structured sparsity; the course never uses those).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from numbers import Real
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Reference:
 
 def format_value(value: float) -> str:
     """Four significant digits, with a short exponent: 3.14e23, 6.4e6, 0.3478."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"value must be a finite number, got {value!r:.60}")
     mantissa, _, exponent = f"{value:.4g}".partition("e")
     return f"{mantissa}e{int(exponent)}" if exponent else mantissa
 
@@ -58,6 +62,13 @@ _SCALING_BOOK = ("Austin et al. 2025, How to Scale Your Model, part 8: Serving L
                  "github.com/jax-ml/scaling-book, applied-inference.md)")
 _MLPERF = ("MLCommons, MLPerf Inference, loadgen/mlperf.conf (github.com/mlcommons/inference, "
            "commit 001712e9): P99 limits of the server scenarios")
+_EPOCH = ("Josh You (Epoch AI) 2025, How much energy does ChatGPT use? (Erben and Erdil "
+          "credited for help)")
+# Dated pages quoting providers' list prices (the providers' own pages change without a date).
+_PRICES_JAN = ("AI API Playbook, GPU Cloud Pricing 2026: A100 vs H100 vs Serverless Compared "
+               "(aiapiplaybook.com, 2026-01-15)")
+_PRICES_MAY = ("Serverless GPU Pricing Matrix, prices verified from the vendors' pricing pages "
+               "on 2026-05-07 (techbytes.app)")
 _LEVIATHAN = ("Leviathan, Kalman and Matias 2023, Fast Inference from Transformers via "
               "Speculative Decoding, ICML 2023, arXiv:2211.17192")
 
@@ -76,6 +87,12 @@ _TABLE: tuple[Reference, ...] = (
     Reference("gpt3.params", 175e9, "parameters", "GPT-3 parameters", _GPT3, "2020"),
     Reference("gpt3.training_tokens", 300e9, "tokens", "GPT-3 training tokens", _GPT3, "2020"),
     Reference("gpt3.training_flops", 3.14e23, "FLOP", "GPT-3 training compute", _GPT3, "2020"),
+    Reference("gpt3.training_mwh", 1287, "MWh",
+              "GPT-3 training energy (an estimate: V100 GPUs in a Microsoft datacenter)",
+              "Patterson et al. 2021, Carbon Emissions and Large Neural Network Training, "
+              "arXiv:2104.10350, table 4", "2021-04",
+              "estimated by Google and Berkeley authors from the compute and the hardware, "
+              "not measured by OpenAI"),
     Reference("chinchilla.params", 70e9, "parameters", "Chinchilla parameters", _CHINCHILLA,
               "2022"),
     Reference("chinchilla.training_tokens", 1.4e12, "tokens", "Chinchilla training tokens",
@@ -142,22 +159,22 @@ _TABLE: tuple[Reference, ...] = (
               "ChatGPT prompts per day, July 2025", "OpenAI to Axios, July 2025", "2025-07"),
     Reference("chatgpt.wh_per_query", 0.3, "Wh",
               "Energy per typical ChatGPT query (estimate)",
-              "Epoch AI 2025, How much energy does ChatGPT use?", "2025-02"),
+              _EPOCH, "2025-02"),
     Reference("gemini.wh_per_prompt", 0.24, "Wh", "Gemini Apps median text prompt energy",
               "Elsworth et al. 2025, arXiv:2508.15734", "2025-08"),
     # --- Prices (volatile defaults) -----------------------------------------
     Reference("price.h100_usd_per_hour_low", 1.5, "USD per GPU-hour",
-              "H100 rental, low end at specialist clouds", "Public cloud price lists, early 2026",
-              "2026-01", "volatile: edit for your own quote"),
+              "H100 SXM rental, low end at specialist clouds ($1.49-2.10/h by provider)",
+              _PRICES_JAN, "2026-01", "volatile: edit for your own quote"),
     Reference("price.h100_usd_per_hour_high", 4.0, "USD per GPU-hour",
-              "H100 rental, high end at specialist clouds", "Public cloud price lists, early 2026",
-              "2026-01", "volatile: edit for your own quote"),
-    Reference("price.a100_usd_per_hour_low", 0.9, "USD per GPU-hour",
-              "A100 80GB rental, low end", "Public cloud price lists, early 2026", "2026-01",
+              "H100 rental, high end of on-demand list prices (Lambda 1x H100 SXM $3.78/h, "
+              "Modal H100 $3.95/h)", _PRICES_MAY, "2026-05", "volatile: edit for your own quote"),
+    Reference("price.a100_usd_per_hour_low", 0.86, "USD per GPU-hour",
+              "A100 80GB rental, low end (spot)", _PRICES_JAN, "2026-01",
               "volatile: edit for your own quote"),
     Reference("price.a100_usd_per_hour_high", 2.5, "USD per GPU-hour",
-              "A100 80GB rental, high end", "Public cloud price lists, early 2026", "2026-01",
-              "volatile: edit for your own quote"),
+              "A100 80GB rental, high end of on-demand list prices (Modal A100 80GB $2.50/h)",
+              _PRICES_MAY, "2026-05", "volatile: edit for your own quote"),
     # --- Scaling laws: L(N, D) = E + A / N^alpha + B / D^beta -----------------
     Reference("chinchilla2022.E", 1.69, "nats/token", "Chinchilla fit: irreducible loss E",
               _CHINCHILLA + ", equation 10", "2022", "rounded as published"),
@@ -187,7 +204,9 @@ _TABLE: tuple[Reference, ...] = (
               "Apple M4 Neural Engine, operations per second as Apple states it",
               "Apple Newsroom, Apple introduces M4 chip (apple.com/newsroom/2024/05/"
               "apple-introduces-m4-chip)", "2024-05",
-              "precision not stated by Apple: not a dense BF16 FLOP/s figure"),
+              "precision not stated by Apple: not a dense BF16 FLOP/s figure; local LLM "
+              "runtimes (llama.cpp, MLX) compute on the M4's GPU, whose FLOP/s Apple does not "
+              "publish, so a ridge point from this figure is the Neural Engine's"),
     Reference("apple_m4.memory", 16e9, "bytes",
               "MacBook Pro 14-inch with M4: base unified memory (configurable to 32GB)",
               "Apple, MacBook Pro (14-inch, M4, 2024) Tech Specs (support.apple.com)", "2024-10"),
@@ -253,8 +272,21 @@ _TABLE: tuple[Reference, ...] = (
               "(NVIDIA DGX H100 datasheet)"),
     Reference("gpt3.batch_tokens", 3.2e6, "tokens per step",
               "GPT-3 175B training batch size", _GPT3.replace("table D.1", "table 2.1"), "2020"),
-    Reference("llama31_405b.mfu", 0.38, "fraction",
-              "Llama 3 405B BF16 model FLOPs utilisation on 16,384 H100s (table reports 38-43%)",
+    Reference("llama31_405b.batch_tokens", 16e6, "tokens per step",
+              "Llama 3 405B training batch size, from 2.87T tokens on (4M at the start, 8M "
+              "after 252M tokens)", _LLAMA31 + ", section 3.4.1", "2024-07"),
+    # Two utilisation figures, never mixed: the MFU Meta *reported* (measured by Meta over
+    # its training steps, table 4), and the utilisation the GPU-hours *imply* (6ND / (GPU-hours
+    # x peak), computed by the notebooks: lower, as GPU-hours also pay for restarts,
+    # checkpoints, evaluations and the long-context stage).
+    Reference("llama31_405b.mfu", 0.41, "fraction",
+              "Llama 3 405B BF16 model FLOPs utilisation Meta reported for its main pre-training "
+              "stage (8K-token sequences, 16,384 H100s)", _LLAMA31 + ", table 4", "2024-07",
+              "43% on 8,192 H100s; the long-context stage ran at 38% "
+              "(llama31_405b.mfu_long_context)"),
+    Reference("llama31_405b.mfu_long_context", 0.38, "fraction",
+              "Llama 3 405B BF16 model FLOPs utilisation Meta reported for its long-context "
+              "stage (131K-token sequences, context parallelism, 16,384 H100s)",
               _LLAMA31 + ", table 4", "2024-07"),
     Reference("llama31_405b.unexpected_interruptions", 419, "interruptions",
               "Unexpected job interruptions during a 54-day snapshot of Llama 3 405B "
@@ -267,16 +299,16 @@ _TABLE: tuple[Reference, ...] = (
     # defaults, kept here so that a learner can see (and change) every number a preset uses.
     Reference("epoch2025.active_params", 100e9, "parameters",
               "GPT-4o active parameters assumed for the 0.3 Wh per query estimate",
-              "Epoch AI 2025, How much energy does ChatGPT use? (You, Erben, Erdil)", "2025-02",
+              _EPOCH, "2025-02",
               "an estimate (about 400B total, mixture of experts): OpenAI does not publish it"),
     Reference("epoch2025.output_tokens_per_query", 500, "tokens",
               "Output tokens of a typical ChatGPT query assumed for the 0.3 Wh estimate",
-              "Epoch AI 2025, How much energy does ChatGPT use?", "2025-02",
+              _EPOCH, "2025-02",
               "Chatbot Arena responses average about 270 tokens (Chiang et al. 2024)"),
     Reference("epoch2025.inference_utilisation", 0.1, "fraction",
-              "GPU FLOP utilisation assumed for ChatGPT inference on H100s",
-              "Epoch AI 2025, How much energy does ChatGPT use?", "2025-02",
-              "deliberately pessimistic, as the source says"),
+              "GPU FLOP utilisation assumed for ChatGPT inference on H100s (Epoch's baseline)",
+              _EPOCH, "2025-02",
+              "Epoch's baseline; its pessimistic case uses 5%"),
     Reference("epoch2025.watts_per_gpu", 1275, "W",
               "Server power per H100 (a DGX H100 with 8 GPUs is rated 10.2 kW)",
               "Epoch AI 2025, How much energy does ChatGPT use?; NVIDIA DGX H100 datasheet",
@@ -298,7 +330,9 @@ _TABLE: tuple[Reference, ...] = (
               "2026", "decoding is limited by memory bandwidth; batching raises utilisation"),
     Reference("preset_tiny.params", 0.8e6, "parameters",
               "nanoGPT shakespeare_char CPU configuration (4 layers, 4 heads, 128 wide)",
-              "Karpathy, nanoGPT README", "2023", "about 0.8M, as the README says"),
+              "Karpathy, nanoGPT (model.py prints 'number of parameters: 0.80M' at start-up)",
+              "2023", "nanoGPT prints it when the model is built (position embeddings left "
+              "out); the README does not state it"),
     Reference("preset_tiny.training_tokens", 2000 * 12 * 64, "tokens",
               "nanoGPT CPU run: 2000 iterations x batch 12 x context 64",
               "Karpathy, nanoGPT README (train_shakespeare_char.py with CPU overrides)", "2023"),
@@ -453,14 +487,26 @@ if len(REFERENCES) != len(_TABLE):
     raise RuntimeError("course_lib.references has a duplicated key")
 
 
+class UnknownReference(KeyError, ValueError):
+    """No entry under this key. A ValueError like every bad argument in the library, and a
+    KeyError as a lookup in a table."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def get(key: str) -> Reference:
-    """The entry for `key`; a KeyError lists close matches when the key is unknown."""
+    """The entry for `key`; an UnknownReference (a KeyError and a ValueError) lists close
+    matches when the key is unknown."""
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a str such as 'gpt3.params', got {key!r:.60}")
     try:
         return REFERENCES[key]
     except KeyError:
         prefix = key.split(".")[0]
         close = sorted(k for k in REFERENCES if k.startswith(prefix)) or sorted(REFERENCES)[:10]
-        raise KeyError(f"No reference {key!r}. Keys that exist: {', '.join(close)}") from None
+        raise UnknownReference(f"No reference key {key!r}. Keys that exist: "
+                               f"{', '.join(close)}") from None
 
 
 def value(key: str) -> float:
@@ -470,6 +516,8 @@ def value(key: str) -> float:
 
 def entries(prefix: str = "") -> list[Reference]:
     """All entries whose key starts with `prefix`, in table order."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str such as 'h100_sxm.', got {prefix!r:.60}")
     return [entry for entry in _TABLE if entry.key.startswith(prefix)]
 
 

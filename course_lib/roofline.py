@@ -47,9 +47,11 @@ MEMORY_BOUND, COMPUTE_BOUND = "memory-bound", "compute-bound"
 
 def ridge_point(peak_flops: float, bandwidth: float) -> float:
     """Arithmetic intensity (FLOP/byte) where a chip stops being memory-bound: peak / bandwidth."""
-    return validate.positive("peak_flops", peak_flops) / validate.positive("bandwidth", bandwidth)
+    ridge = validate.positive("peak_flops", peak_flops) / validate.positive("bandwidth", bandwidth)
+    return validate.result("ridge point", ridge, peak_flops=peak_flops, bandwidth=bandwidth)
 
 
+@validate.checked
 def chip_ridge_point(chip: str | devices.Device) -> float:
     """Ridge point (FLOP/byte) of a catalogued chip, e.g. chip_ridge_point('h100_sxm')."""
     device = devices.get(chip)
@@ -87,6 +89,12 @@ class StepCost:
     bytes_moved: float
     tokens: float  # tokens processed (training, prefill) or generated (decode) by the step
 
+    def __post_init__(self) -> None:
+        validate.instance("name", self.name, str)
+        validate.positive("flops", self.flops, allow_zero=True)
+        validate.positive("bytes_moved", self.bytes_moved)  # every step reads something
+        validate.positive("tokens", self.tokens)
+
     @property
     def intensity(self) -> float:
         """Arithmetic intensity, FLOP per byte moved."""
@@ -99,14 +107,16 @@ class StepCost:
 
     def seconds_bound(self, peak_flops: float, bandwidth: float) -> float:
         """Shortest time the step can take on a chip: the slower of compute and memory."""
-        return max(self.flops / validate.positive("peak_flops", peak_flops),
-                   self.bytes_moved / validate.positive("bandwidth", bandwidth))
+        seconds = max(self.flops / validate.positive("peak_flops", peak_flops),
+                      self.bytes_moved / validate.positive("bandwidth", bandwidth))
+        return validate.result("seconds", seconds, peak_flops=peak_flops, bandwidth=bandwidth)
 
     def tokens_per_second_bound(self, peak_flops: float, bandwidth: float) -> float:
         """Most tokens per second the chip allows for this step."""
         return self.tokens / self.seconds_bound(peak_flops, bandwidth)
 
 
+@validate.checked
 def decode_step(model: ModelShape, batch_size: int, context: int,
                 precision: str = "bf16") -> StepCost:
     """One decode step: every sequence of the batch generates one token.
@@ -119,10 +129,13 @@ def decode_step(model: ModelShape, batch_size: int, context: int,
     context = validate.whole("context", context)
     weights = model.params * bytes_per_weight(precision)
     kv = batch * context * model.kv_bytes_per_token
-    return StepCost(f"decode b={batch}", batch * model.forward_flops_per_token(context),
-                    weights + kv, batch)
+    step_flops, moved = batch * model.forward_flops_per_token(context), weights + kv
+    validate.result("FLOPs and bytes of the step", [step_flops, moved], batch_size=batch_size,
+                    context=context)
+    return StepCost(f"decode b={batch}", step_flops, moved, batch)
 
 
+@validate.checked
 def prefill_step(model: ModelShape, batch_size: int, prompt_tokens: int,
                  precision: str = "bf16") -> StepCost:
     """One prefill: the whole prompt of every sequence in one forward pass.
@@ -135,11 +148,13 @@ def prefill_step(model: ModelShape, batch_size: int, prompt_tokens: int,
     prompt = validate.whole("prompt_tokens", prompt_tokens)
     tokens = batch * prompt
     step_flops = tokens * model.forward_flops_per_token(prompt)
-    weights = model.params * bytes_per_weight(precision)
-    return StepCost(f"prefill b={batch} x {prompt}", step_flops,
-                    weights + tokens * model.kv_bytes_per_token, tokens)
+    moved = model.params * bytes_per_weight(precision) + tokens * model.kv_bytes_per_token
+    validate.result("FLOPs and bytes of the step", [step_flops, moved], batch_size=batch_size,
+                    prompt_tokens=prompt_tokens)
+    return StepCost(f"prefill b={batch} x {prompt}", step_flops, moved, tokens)
 
 
+@validate.checked
 def training_step(model: ModelShape, batch_size: int, sequence_length: int) -> StepCost:
     """One fp32 AdamW training step over batch_size x sequence_length tokens.
 
@@ -154,9 +169,12 @@ def training_step(model: ModelShape, batch_size: int, sequence_length: int) -> S
     step_flops = flops.TRAIN_PER_FORWARD * tokens * model.forward_flops_per_token(length)
     moved = (TRAINING_BYTES_PER_PARAM_FP32_ADAMW * model.params
              + 2 * tokens * model.activation_bytes_per_token)
+    validate.result("FLOPs and bytes of the step", [step_flops, moved], batch_size=batch_size,
+                    sequence_length=sequence_length)
     return StepCost(f"training step {batch} x {length}", step_flops, moved, tokens)
 
 
+@validate.checked
 def decode_compute_bound_batch(model: ModelShape, context: int, peak_flops: float,
                                bandwidth: float, precision: str = "bf16") -> float | None:
     """Smallest batch size at which decode reaches the ridge point, or None if it never does.
@@ -176,17 +194,58 @@ def decode_compute_bound_batch(model: ModelShape, context: int, peak_flops: floa
     return ridge * weights / (per_token - ridge * kv)
 
 
+def longest_compute_bound_context(model: ModelShape, peak_flops: float, bandwidth: float,
+                                  precision: str = "bf16", longest: int = 10**7) -> int | None:
+    """Longest context (tokens) at which some batch size still makes decode compute-bound.
+
+    Decode's intensity levels off at F / K (FLOPs per token over KV bytes per sequence),
+    which falls as the context grows: past this context no batch reaches the ridge point.
+    None if even a one-token context never does; `longest` if it still does there.
+    """
+    def reaches(context: int) -> bool:
+        return decode_compute_bound_batch(model, context, peak_flops, bandwidth,
+                                          precision) is not None
+
+    if not reaches(1):
+        return None
+    if reaches(longest):
+        return longest
+    low, high = 1, longest  # reaches(low) and not reaches(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if reaches(middle) else (low, middle)
+    return low
+
+
+def largest_batch_in_memory(model: ModelShape, context: int, memory_bytes: float,
+                            precision: str = "bf16") -> int:
+    """Most sequences of `context` tokens whose KV caches fit next to the weights (0 if the
+    weights alone do not fit): floor((memory - weight bytes) / (context x KV bytes per token)).
+
+    Activations and the serving engine's own memory are left out: a real server fits fewer.
+    """
+    context = validate.whole("context", context)
+    room = validate.positive("memory_bytes", memory_bytes) \
+        - model.params * bytes_per_weight(precision)
+    if room <= 0:
+        return 0
+    return int(room // (context * model.kv_bytes_per_token))
+
+
 # --- Models: the course's tiny model and real ones -----------------------------------------
 # Built here rather than in course_lib.shapes: they count with course_lib.flops, which
 # itself imports course_lib.shapes.
 
 
+@validate.checked
 def tiny_model_shape(config: ModelConfig, n_params: int, name: str = "tiny model") -> ModelShape:
     """The course's TinyGPT as the roofline sees it, in fp32.
 
     n_params: TinyGPT.num_params()["total"] (the bytes every step reads). FLOPs per token,
     activation bytes and KV-cache bytes come from course_lib.flops.
     """
+    validate.whole("n_params", n_params)
+
     def forward(context: int) -> float:
         return flops.forward_flops_breakdown(config, context)["total"]
 
@@ -196,6 +255,7 @@ def tiny_model_shape(config: ModelConfig, n_params: int, name: str = "tiny model
     return ModelShape(name, n_params, forward, kv, per_token)
 
 
+@validate.checked
 def real_model_shape(key: str) -> ModelShape:
     """A published model (e.g. 'llama3_8b') from course_lib.references, served in bf16.
 
@@ -203,6 +263,7 @@ def real_model_shape(key: str) -> ModelShape:
     parameter count as N (it includes the embeddings, a few percent of an 8B model).
     KV-cache bytes use the model's key/value heads (grouped-query attention), 2 bytes each.
     """
+    validate.choice("key", key, published_models())
     params = references.value(f"{key}.params")
     n_layer = int(references.value(f"{key}.n_layers"))
     d_model = int(references.value(f"{key}.d_model"))
@@ -216,17 +277,27 @@ def real_model_shape(key: str) -> ModelShape:
     return ModelShape(key, params, forward, kv)
 
 
+def published_models() -> list[str]:
+    """Keys of the published models whose shape course_lib.references cites."""
+    return [entry.key.removesuffix(".n_kv_heads") for entry in references.entries()
+            if entry.key.endswith(".n_kv_heads")]
+
+
 # --- On-device inference ------------------------------------------------------------------
 
 # The precisions an on-device model is stored in, largest first (bytes per weight 2, 1, 0.5).
 ON_DEVICE_PRECISIONS = ("fp16", "int8", "int4")
 
 
+@validate.checked
 def weight_bytes(params: float, precision: str) -> float:
     """Bytes to store `params` weights at `precision` ('fp16', 'int8', 'int4', ...)."""
-    return validate.positive("params", params) * bytes_per_weight(precision)
+    return validate.result("weight bytes",
+                           validate.positive("params", params) * bytes_per_weight(precision),
+                           params=params)
 
 
+@validate.checked
 def fits_in_memory(params: float, precision: str, memory_bytes: float,
                    usable_fraction: float = 1.0) -> bool:
     """Whether the weights fit in `usable_fraction` of a device's memory (bytes).
@@ -239,6 +310,7 @@ def fits_in_memory(params: float, precision: str, memory_bytes: float,
     return weight_bytes(params, precision) <= usable * memory
 
 
+@validate.checked
 def decode_tokens_per_second_bound(params: float, precision: str, bandwidth: float,
                                    kv_bytes_per_sequence: float = 0.0,
                                    batch_size: int = 1) -> float:
@@ -249,18 +321,21 @@ def decode_tokens_per_second_bound(params: float, precision: str, bandwidth: flo
     Multiply by batch_size for the whole batch.
     """
     batch = validate.whole("batch_size", batch_size)
-    moved = (weight_bytes(params, precision)
-             + batch * validate.positive("kv_bytes_per_sequence", kv_bytes_per_sequence,
-                                         allow_zero=True))
-    return validate.positive("bandwidth", bandwidth) / moved
+    kv = validate.positive("kv_bytes_per_sequence", kv_bytes_per_sequence, allow_zero=True)
+    rate = validate.positive("bandwidth", bandwidth)
+    return validate.result("tokens per second", rate / (weight_bytes(params, precision)
+                                                        + batch * kv),
+                           params=params, bandwidth=bandwidth)
 
 
+@validate.checked
 def largest_model_for_speed(bandwidth: float, tokens_per_second: float,
                             precision: str) -> float:
     """Most parameters a chip can decode at `tokens_per_second` (one sequence, no KV cache)."""
     bandwidth = validate.positive("bandwidth", bandwidth)
     rate = validate.positive("tokens_per_second", tokens_per_second)
-    return bandwidth / rate / bytes_per_weight(precision)
+    return validate.result("parameters", bandwidth / rate / bytes_per_weight(precision),
+                           bandwidth=bandwidth, tokens_per_second=tokens_per_second)
 
 
 def fit_table(models: dict[str, float], chips: list[str] | None = None,
@@ -271,6 +346,15 @@ def fit_table(models: dict[str, float], chips: list[str] | None = None,
     models maps a name to a parameter count; chips are keys of course_lib.devices (all by
     default). The tokens/s bound is for one sequence at short context (weights only).
     """
+    validate.instance("models", models, dict, " of name -> parameters")
+    for name, params in models.items():
+        validate.positive(f"models[{name!r}]", params)
+    validate.instance("chips", chips, (list, tuple, type(None)))
+    for key in chips or ():
+        validate.choice("chips (each)", key, devices.names())
+    validate.instance("precisions", precisions, (list, tuple))
+    for precision in precisions:
+        validate.choice("precisions (each)", precision, flops.BYTES_PER_WEIGHT)
     rows = []
     for key in chips or devices.names():
         chip = devices.get(key)
@@ -287,12 +371,13 @@ def fit_table(models: dict[str, float], chips: list[str] | None = None,
     return rows
 
 
+@validate.checked
 def describe_fit(chip: str | devices.Device, params: float, precision: str,
                  usable_fraction: float = 1.0) -> str:
     """One sentence for the on-device explorer: size, fit, and the decode tokens/s bound."""
     device = devices.get(chip)
     size = weight_bytes(params, precision)
-    room = usable_fraction * device.memory
+    room = validate.positive("usable_fraction", usable_fraction, upper=1) * device.memory
     if not fits_in_memory(params, precision, device.memory, usable_fraction):
         return (f"{params / 1e9:.3g}B parameters at {precision} need {size / 1e9:.3g} GB: "
                 f"too big for {device.name} ({room / 1e9:.3g} GB usable of "

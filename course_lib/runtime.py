@@ -91,11 +91,13 @@ def cache_dir() -> Path:
 
 def seed_everything(seed: int = 1337) -> None:
     """Seed Python, NumPy and PyTorch so a run is reproducible on the same machine."""
+    seed = validate.seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed)
     _torch().manual_seed(seed)
 
 
+@validate.checked
 def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     """CPUs allowed by the container's CPU quota (cgroup v2 or v1), or None if unlimited."""
     v2 = root / "cpu.max"
@@ -182,8 +184,24 @@ def synchronize(where) -> None:
         _torch().cuda.synchronize(where)
 
 
+def describe_setup(settings: dict) -> str:
+    """What `setup()` returned, as labelled lines a learner can read (not a raw dict)."""
+    mode = ("fast mode (COURSE_FAST=1): long steps are shortened" if settings["fast_mode"]
+            else "full run (the learner's default)")
+    threads = settings["threads"]
+    return "\n".join([
+        f"mode:    {mode}",
+        f"threads: {threads} PyTorch thread{'s' if threads != 1 else ''} (the CPUs this "
+        "process may use)",
+        f"device:  {settings['device']}",
+        f"seed:    {settings['seed']} (random numbers repeat from run to run)",
+        f"cache:   {settings['cache_dir']} (checkpoints and measurements)",
+    ])
+
+
 def setup(seed: int = 1337) -> dict:
-    """Start-of-notebook call: threads, seeds, cache; returns a summary to print."""
+    """Start-of-notebook call: threads, seeds, cache; returns the settings (print them with
+    describe_setup)."""
     threads = configure_threads()
     seed_everything(seed)
     return {

@@ -22,12 +22,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from course_lib import flops, references, validate
+from course_lib import devices, flops, references, validate
 from course_lib.utilisation import accelerator_seconds
 
 FITS = ("besiroglu2024", "chinchilla2022")
 DEFAULT_FIT = "besiroglu2024"
 SECONDS_PER_DAY = 86_400
+# Highest loss a target may be, nats per token: guessing uniformly among 100,000 tokens
+# scores ln(1e5) = 11.5, so any trained model is far below it.
+MAX_LOSS = 20.0
 BF16_BYTES = flops.bytes_per_weight("bf16")  # the usual serving precision
 CHIPS = ("h100_sxm", "a100_sxm_80gb")  # datasheet chips with a cited rental price
 
@@ -48,6 +51,12 @@ class LossFit:
     beta: float
     source: str
 
+    def __post_init__(self) -> None:
+        validate.instance("name", self.name, str)
+        validate.positive("E", self.E, allow_zero=True, upper=MAX_LOSS)
+        for name in ("A", "B", "alpha", "beta"):
+            validate.positive(name, getattr(self, name))
+
     def loss(self, n_params: float, n_tokens: float) -> float:
         """Predicted loss in nats per token of N parameters trained on D tokens."""
         n = validate.positive("n_params", n_params)
@@ -55,6 +64,7 @@ class LossFit:
         return self.E + self.A / n**self.alpha + self.B / d**self.beta
 
 
+@validate.checked
 def get_fit(fit: str | LossFit = DEFAULT_FIT) -> LossFit:
     """The constants of one fit by name ('besiroglu2024' or 'chinchilla2022')."""
     if isinstance(fit, LossFit):
@@ -65,34 +75,39 @@ def get_fit(fit: str | LossFit = DEFAULT_FIT) -> LossFit:
     return LossFit(fit, source=references.get(f"{fit}.E").source, **constants)
 
 
+@validate.checked
 def loss(n_params: float, n_tokens: float, fit: str | LossFit = DEFAULT_FIT) -> float:
     """Predicted loss (nats per token) of N parameters trained on D tokens."""
     return get_fit(fit).loss(n_params, n_tokens)
 
 
+@validate.checked
 def training_flops(n_params: float, n_tokens: float) -> float:
     """Training compute in FLOPs, 6 N D (2 N D forward + 4 N D backward)."""
     n = validate.positive("n_params", n_params)
     d = validate.positive("n_tokens", n_tokens)
-    return flops.six_n_d(n, d)
+    return flops.six_n_d(n, d)  # an overflow is reported as n_params or n_tokens (@checked)
 
 
 def inference_flops(n_params: float, n_tokens: float) -> float:
     """Inference compute in FLOPs for n_tokens processed or generated: 2 N per token."""
     n = validate.positive("n_params", n_params)
     d = validate.positive("n_tokens", n_tokens, allow_zero=True)
-    return references.value("flops.forward_per_param_token") * n * d
+    return validate.result("inference FLOPs", references.value("flops.forward_per_param_token")
+                           * n * d, n_params=n_params, n_tokens=n_tokens)
 
 
 def parity_tokens(n_training_tokens: float) -> float:
     """Tokens served at which inference FLOPs equal training FLOPs: 3 D, whatever N is."""
     d = validate.positive("n_training_tokens", n_training_tokens)
-    return d * flops.TRAIN_PER_FORWARD
+    return validate.result("parity tokens", d * flops.TRAIN_PER_FORWARD,
+                           n_training_tokens=n_training_tokens)
 
 
 # --- Compute-optimal (Chinchilla) sizing ----------------------------------------------------
 
 
+@validate.checked
 def compute_optimal(c_flops: float, fit: str | LossFit = DEFAULT_FIT) -> tuple[float, float]:
     """(N*, D*) minimising L(N, D) for a budget of C = 6 N D FLOPs (closed form).
 
@@ -107,10 +122,12 @@ def compute_optimal(c_flops: float, fit: str | LossFit = DEFAULT_FIT) -> tuple[f
     return n_opt, c / (six * n_opt)
 
 
+@validate.checked
 def tokens_for_loss(n_params: float, target_loss: float,
                     fit: str | LossFit = DEFAULT_FIT) -> float:
     """Training tokens a model of N parameters needs to reach target_loss (inf if it cannot)."""
     n = validate.positive("n_params", n_params)
+    validate.positive("target_loss (nats per token)", target_loss, upper=MAX_LOSS)
     f = get_fit(fit)
     gap = target_loss - f.E - f.A / n**f.alpha  # what the data term must still supply
     if gap <= 0:
@@ -118,11 +135,12 @@ def tokens_for_loss(n_params: float, target_loss: float,
     return (f.B / gap) ** (1 / f.beta)
 
 
+@validate.checked
 def smallest_model_for_loss(target_loss: float, fit: str | LossFit = DEFAULT_FIT) -> float:
     """Parameters below which no amount of data reaches target_loss (the size term alone)."""
     f = get_fit(fit)
-    if not (isinstance(target_loss, (int, float)) and math.isfinite(target_loss)
-            and target_loss > f.E):
+    validate.positive("target_loss (nats per token)", target_loss, upper=MAX_LOSS)
+    if target_loss <= f.E:
         raise ValueError(f"target_loss must be a number > E = {f.E} nats/token for the "
                          f"{f.name} fit (no model gets below E), got {target_loss!r}")
     return (f.A / (target_loss - f.E)) ** (1 / f.alpha)
@@ -150,16 +168,19 @@ class Sizing:
         return self.n_tokens / self.n_params
 
 
+@validate.checked
 def sizing(n_params: float, target_loss: float, inference_tokens: float,
            fit: str | LossFit = DEFAULT_FIT) -> Sizing:
     """N parameters trained just long enough to reach target_loss, then serving
     inference_tokens: the FLOPs of both (training is inf if N is too small to get there)."""
+    validate.positive("inference_tokens", inference_tokens, allow_zero=True)
     d = tokens_for_loss(n_params, target_loss, fit)
     train = math.inf if math.isinf(d) else training_flops(n_params, d)
     return Sizing(n_params, d, inference_tokens, train, inference_flops(n_params,
                                                                         inference_tokens))
 
 
+@validate.checked
 def inference_aware(target_loss: float, inference_tokens: float,
                     fit: str | LossFit = DEFAULT_FIT) -> Sizing:
     """The (N, D) reaching target_loss with the least 6 N D + 2 N D_inference FLOPs.
@@ -196,10 +217,18 @@ def inference_aware(target_loss: float, inference_tokens: float,
 # --- What one (N, D, context) costs: the scaling explorer's numbers ---------------------------
 
 
+@validate.checked
 def usd_per_accelerator_hour(chip: str, bound: str = "low") -> float:
     """The cited rental price of one accelerator of the chip's family ('h100_sxm' -> H100),
     at the low or high end of the cited range."""
-    return references.value(f"price.{chip.split('_')[0]}_usd_per_hour_{bound}")
+    validate.choice("bound", bound, ("low", "high"))
+    key = f"price.{chip.split('_')[0]}_usd_per_hour_{bound}"
+    if key not in references.REFERENCES:  # a KeyError too, for callers that look prices up
+        priced = [name for name in devices.names()
+                  if f"price.{name.split('_')[0]}_usd_per_hour_low" in references.REFERENCES]
+        raise references.UnknownReference(f"chip must be one of {', '.join(priced)} (a chip "
+                                          f"with a cited rental price); got {chip!r}")
+    return references.value(key)
 
 
 def model_shape(n_params: float) -> tuple[int, int]:
@@ -215,6 +244,7 @@ def model_shape(n_params: float) -> tuple[int, int]:
     return max(1, round(d_model / aspect)), max(1, round(d_model))
 
 
+@validate.checked
 def estimated_forward_flops_per_token(n_params: float, context: float) -> float:
     """Forward FLOPs for one token at a given context: 2 N + 2 n_layer context d_model.
 
@@ -244,6 +274,7 @@ class RunEstimate:
     chinchilla_loss: float
 
 
+@validate.checked
 def estimate_run(n_params: float, n_tokens: float, context: float, *,
                  chip: str = "h100_sxm", utilisation: float | None = None) -> RunEstimate:
     """Everything the scaling explorer shows, for a run on `chip` at `utilisation` of peak.
@@ -259,7 +290,8 @@ def estimate_run(n_params: float, n_tokens: float, context: float, *,
     util = validate.positive("utilisation", references.value("llama31_405b.mfu")
                             if utilisation is None else utilisation, upper=1)
     per_token = estimated_forward_flops_per_token(n, ctx)
-    run_flops = flops.TRAIN_PER_FORWARD * per_token * d
+    run_flops = validate.result("training FLOPs", flops.TRAIN_PER_FORWARD * per_token * d,
+                                n_params=n_params, n_tokens=n_tokens, context=context)
     n_layer, d_model = model_shape(n)
     # Keys and values for every layer, counted over KV heads, not query heads: modern models
     # share each KV head among several query heads (grouped-query attention). The share is

@@ -58,8 +58,8 @@ class Engine(Protocol):
 
     def wait_until(self, t: float) -> None: ...  # idle until time t
 
-    def prefill(self, slots: Sequence[int], requests: Sequence[Request]) -> None: ...
-    # the prompts into those slots, in one pass; the first token of each comes out
+    def prefill(self, slots: Sequence[int], requests: Sequence[Request]) -> None:
+        """The requests' prompts into those slots, in one pass: each gives its first token."""
 
     def decode(self, slots: Sequence[int]) -> None: ...  # one more token for each, as a batch
 
@@ -150,13 +150,18 @@ class ServingRun:
         """From the first arrival to the end of the run."""
         return self.end_s - min(r.request.arrival_s for r in self.records)
 
-    def summary(self) -> RunSummary:
-        done = [r for r in self.records if r.status == SERVED]
+    def summary(self, arrived_after_s: float = 0.0) -> RunSummary:
+        """Counts, throughput and latency percentiles. arrived_after_s > 0 leaves out the
+        requests that arrived earlier (a server filling up: not yet its steady state) from
+        the percentiles, and measures throughput from that time on."""
+        done = [r for r in self.records if r.status == SERVED
+                and r.request.arrival_s >= arrived_after_s]
         tokens = sum(r.request.output_tokens for r in done)
         tpot = [r.tpot_s for r in done if r.tpot_s is not None]
+        duration = self.duration_s if arrived_after_s <= 0 else self.end_s - arrived_after_s
         return RunSummary(
             self.policy.name, len(done), self.count(REJECTED), self.count(CUT_OFF),
-            self.duration_s, tokens / self.duration_s, len(done) / self.duration_s,
+            duration, tokens / duration, len(done) / duration,
             float(np.mean(self.batch_sizes)) if self.batch_sizes else 0.0,
             *_percentiles([r.ttft_s for r in done]), *_percentiles(tpot),
             *_percentiles([r.latency_s for r in done]))
@@ -250,7 +255,9 @@ def _batch_deadline(policy: Policy, queue: deque) -> float:
 
 def _admit(policy: Policy, queue: deque, active: dict, slots: int, now: float) -> list[int]:
     """Move waiting requests into free slots as the policy allows; return those slots."""
-    if not policy.refill and (active or not queue or (
+    if not queue:
+        return []
+    if not policy.refill and (active or (
             len(queue) < policy.max_batch and now < _batch_deadline(policy, queue))):
         return []  # static: the running batch goes first; a new one waits to fill up
     free = [slot for slot in range(min(slots, policy.max_batch)) if slot not in active]

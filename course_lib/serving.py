@@ -1,25 +1,19 @@
-"""The price of a token: serving cost from the roofline.
+"""The price of a token: the inputs of the serving model, and the roofline of one step.
 
-One decode step makes one token for each of the `batch` sequences being served. It reads
-every weight the batch touches once (shared by the whole batch) and each sequence's KV cache
-(its own), and does 2 FLOPs per active parameter per token plus attention. On a replica of
-`chips` chips in tensor parallel it takes the longer of FLOPs / (chips x peak) and
-bytes / (chips x bandwidth), the roofline of notebook 07 (course_lib.roofline), plus an
-optional all-reduce term. A prefill step does the same for every prompt token of the batch
-at once. From the step times follow tokens/s per replica and per chip, the latency a user
-sees (time to first token, time per output token) and the price: dollars per million input
-and output tokens, the unit the industry sells tokens in. Memory capacity (weights plus
-every sequence's KV cache) bounds the batch.
+A decode step makes one token for each of the `batch` sequences served: it reads every
+weight the batch touches once (shared) and each sequence's KV cache (its own), and does 2
+FLOPs per active parameter per token plus attention; on `chips` chips in tensor parallel it
+takes the longer of FLOPs / (chips x peak) and bytes / (chips x bandwidth) (notebook 07's
+roofline), plus an optional all-reduce term. A prefill step does the same for every prompt
+token of the batch at once. A mixture of experts computes with its active parameters but
+reads the experts its batch touches: E (1 - (1 - k/E)^b) per layer on average for b tokens
+routed uniformly to k of E experts (one token misses an expert with probability 1 - k/E).
+No overhead term: every cost that follows is a floor.
 
-A mixture-of-experts model computes with its active parameters but reads the experts its
-batch touches: under uniform routing of k of E experts per token, a batch of b tokens
-touches E (1 - (1 - k/E)^b) distinct experts per layer on average (each expert is missed
-by one token with probability 1 - k/E), so k at batch 1 and nearly all E at large batch.
-
-No overhead term: kernels are assumed to reach the roofline, so every cost here is a floor.
-Arithmetic layer (numpy and the standard library). Latency targets, the cost-latency
-frontier and the lifecycle plans are in course_lib.serving_latency; the calibrations in
-course_lib.serving_calibration; the figures in course_lib.figures.serving.
+Here: the model (ServedModel and presets), the replica (Deployment), the request
+(Workload), the shared input checks, and the steps. Prices and latency are in
+course_lib.serving_cost, the lifecycle plans in serving_lifecycle, the calibrations in
+serving_calibration, the figures in course_lib.figures.serving. Arithmetic layer.
 """
 
 from __future__ import annotations
@@ -27,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from course_lib import devices, flops, references, scaleout, scaling, validate
 from course_lib.shapes import ModelConfig
@@ -36,13 +31,36 @@ ACTIVATION_BYTES = flops.bytes_per_weight("bf16")  # activations all-reduced bet
 FLOPS_PER_PARAM = references.value("flops.forward_per_param_token")  # 2 per token
 PREFILL, DECODE = flops.PREFILL, flops.DECODE
 SECONDS_PER_HOUR = 3600
+MOST = 10**9  # most tokens or sequences any argument may ask for: far beyond real ones
 
 
 def _precision(name: str, value: str) -> float:
-    try:
-        return flops.bytes_per_weight(value)
-    except ValueError as error:
-        raise ValueError(f"{name}: {error}") from None
+    return flops.bytes_per_weight(validate.choice(name, value, flops.BYTES_PER_WEIGHT))
+
+
+def _whole(name: str, value, lowest: int = 1, highest: int = MOST) -> int:
+    """validate.whole that also takes a float holding a whole number (10.0 tokens)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return validate.whole(name, value, lowest, highest)
+
+
+def _amounts(name: str, value, lowest: float = 0.0, highest: float = MOST,
+            integral: bool = False):
+    """A number or an array of them, each finite and from lowest to highest (and a whole
+    number if integral), as a float or a float array; a clear error naming `name` otherwise."""
+    array = np.asarray(value) if not isinstance(value, (str, bytes, bool, np.bool_)) else None
+    if value is None or array is None or array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r:.60}")
+    array = array.astype(float)
+    ok = np.isfinite(array) & (array >= lowest) & (array <= highest)
+    if integral:
+        ok &= array == np.round(array)
+    if array.size == 0 or not ok.all():
+        kind = "whole numbers" if integral else "finite numbers"
+        raise ValueError(f"{name} must be {kind} from {lowest:g} to {highest:g}, "
+                         f"got {value!r:.60}")
+    return float(array) if array.ndim == 0 else array
 
 
 # --- The model --------------------------------------------------------------------------
@@ -71,21 +89,23 @@ class ServedModel:
     slides_window: bool = False  # keeps the last max_context tokens, so any length runs
 
     def __post_init__(self) -> None:
-        validate.positive("total_params", self.total_params)
-        validate.positive("active_params", self.active_params, upper=self.total_params)
+        validate.instance("name", self.name, str)
+        validate.flag("slides_window", self.slides_window)
+        validate.positive("total_params", self.total_params, upper=1e16)
+        validate.positive("active_params", self.active_params)
+        if self.active_params > self.total_params:
+            raise ValueError(f"active_params must be at most total_params "
+                             f"({self.total_params:g}), got {self.active_params!r}")
         for field in ("n_layers", "n_kv_heads", "head_dim", "d_model", "max_context",
                       "n_experts"):
-            validate.whole(field, getattr(self, field))
-        validate.whole("experts_per_token", self.experts_per_token, highest=self.n_experts)
+            _whole(field, getattr(self, field))
+        _whole("experts_per_token", self.experts_per_token, highest=self.n_experts)
         if self.n_experts == 1 and self.active_params != self.total_params:
-            raise ValueError(f"{self.name}: a dense model (n_experts=1) has active_params = "
-                             f"total_params, got {self.active_params:g} and "
-                             f"{self.total_params:g}")
-        experts = self.n_experts * self.expert_params
-        if self.is_moe and experts > self.total_params * (1 + 1e-9):
-            raise ValueError(f"{self.name}: active_params/total_params must be at least "
-                             f"experts_per_token/n_experts = {self.experts_per_token}/"
-                             f"{self.n_experts} (the experts alone are that share)")
+            raise ValueError(f"a dense model (n_experts=1) has active_params = total_params, "
+                             f"got {self.active_params:g} and {self.total_params:g}")
+        if self.is_moe and self.n_experts * self.expert_params > self.total_params * 1.000001:
+            raise ValueError(f"active_params/total_params must be at least experts_per_token/"
+                             f"n_experts = {self.experts_per_token}/{self.n_experts}")
 
     @property
     def is_moe(self) -> bool:
@@ -105,36 +125,37 @@ class ServedModel:
         """Parameters every token uses (attention, embeddings, shared layers)."""
         return max(0.0, self.total_params - self.n_experts * self.expert_params)
 
-    def experts_touched(self, tokens):
+    def experts_touched(self, tokens: ArrayLike):
         """Expected distinct experts per layer that `tokens` tokens are routed to (uniform
         routing): E (1 - (1 - k/E)^tokens); k for one token, nearly E for many."""
-        t = np.asarray(tokens, dtype=float)
+        t = np.asarray(_amounts("tokens", tokens))
         e, k = self.n_experts, self.experts_per_token
         touched = e * (1 - (1 - k / e) ** t) if self.is_moe else np.full_like(t, e)
         return float(touched) if touched.ndim == 0 else touched
 
-    def params_read(self, tokens):
+    def params_read(self, tokens: ArrayLike):
         """Parameters a step over `tokens` tokens reads: all of a dense model's; a
         mixture of experts' shared weights plus the experts its tokens touch."""
         if not self.is_moe:
-            return self.total_params + 0 * np.asarray(tokens, dtype=float)
+            return self.total_params + 0 * np.asarray(_amounts("tokens", tokens))
         return self.shared_params + self.expert_params * np.asarray(self.experts_touched(tokens))
 
-    def held(self, tokens: float) -> float:
+    def held(self, tokens: ArrayLike):
         """Tokens of context the model holds: all of them, or at most max_context for a
         model that slides its window (TinyGPT)."""
-        return min(tokens, self.max_context) if self.slides_window else tokens
+        tokens = _amounts("tokens", tokens)
+        return np.minimum(tokens, self.max_context) if self.slides_window else tokens
 
     def kv_bytes_per_token(self, precision: str) -> float:
         """Bytes of keys and values one token adds to the cache (KV heads, not query heads)."""
         return flops.kv_cache_bytes(self.n_layers, self.n_kv_heads, self.head_dim, 1,
-                                    bytes_per_value=_precision("kv_precision", precision))
+                                    bytes_per_value=_precision("precision", precision))
 
-    def flops_per_token(self, context):
+    def flops_per_token(self, context: ArrayLike):
         """Forward FLOPs of one token attending over `context` positions: 2 x active
         parameters, plus 4 n_layers context d_model for attention (scores and mixing)."""
         return (FLOPS_PER_PARAM * self.active_params
-                + 4 * self.n_layers * np.asarray(context, dtype=float) * self.d_model)
+                + 4 * self.n_layers * np.asarray(_amounts("context", context)) * self.d_model)
 
 
 def llama31(size: str = "8b") -> ServedModel:
@@ -167,6 +188,8 @@ def chat_moe() -> ServedModel:
 def tiny_served_model(config: ModelConfig, n_params: float, name: str = "tiny model"
                       ) -> ServedModel:
     """The course's TinyGPT as a served model (n_params: TinyGPT.num_params()['total'])."""
+    validate.instance("config", config, ModelConfig)
+    n_params = validate.positive("n_params", n_params, upper=1e16)
     return ServedModel(name, n_params, n_params, config.n_layer, config.kv_heads,
                        config.head_dim, config.n_embd, config.block_size, slides_window=True)
 
@@ -179,8 +202,8 @@ def served_model(key: str | ServedModel) -> ServedModel:
     """A model by key ('llama31_8b', 'llama31_70b', 'chat_moe'); unknown keys list the choices."""
     if isinstance(key, ServedModel):
         return key
-    if key not in MODELS:
-        raise ValueError(f"unknown model {key!r}; valid choices: {', '.join(MODELS)}")
+    if not isinstance(key, str) or key not in MODELS:
+        raise ValueError(f"key must be one of {', '.join(MODELS)} (the models), got {key!r}")
     return MODELS[key]()
 
 
@@ -207,8 +230,7 @@ class Deployment:
     fleet_utilisation: float = 1.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.device, devices.Device):
-            raise TypeError(f"device must be a devices.Device, got {self.device!r}")
+        validate.instance("device", self.device, devices.Device)
         if self.device.peak_flops is None:
             raise ValueError(f"chip {self.device.name} has no published peak FLOP/s; choose "
                              f"one of {', '.join(datacenter_chips())}")
@@ -216,10 +238,9 @@ class Deployment:
         _precision("weight_precision", self.weight_precision)
         _precision("kv_precision", self.kv_precision)
         validate.positive("usd_per_chip_hour", self.usd_per_chip_hour)
-        if self.watts_per_chip is not None:
-            validate.positive("watts_per_chip", self.watts_per_chip)
-        if self.link_bandwidth is not None:
-            validate.positive("link_bandwidth", self.link_bandwidth)
+        for name in ("watts_per_chip", "link_bandwidth"):
+            if getattr(self, name) is not None:
+                validate.positive(name, getattr(self, name))
         validate.positive("allreduce_latency_s", self.allreduce_latency_s, allow_zero=True)
         validate.positive("fleet_utilisation", self.fleet_utilisation, upper=1)
 
@@ -266,20 +287,25 @@ def deployment(chip: str | devices.Device = "h100_sxm", chips: int = 1,
     course_lib.references' 'interconnect.*' entries (e.g. 'nvlink4_h100_sxm') to count the
     all-reduce, with the course's assumed per-step latency; None leaves it out.
     """
-    device = devices.get(chip)
+    device = devices.get(validate.instance("chip", chip, (str, devices.Device)))
+    _precision("precision", precision)
+    for name, value in (("usd_per_hour", usd_per_hour), ("watts", watts)):
+        if value is not None:
+            validate.positive(name, value)
+    links = [e.key.removeprefix("interconnect.") for e in references.entries("interconnect.")]
+    if interconnect is not None:
+        validate.choice("interconnect", interconnect, links)
     if usd_per_hour is None:
         try:
             usd_per_hour = scaling.usd_per_accelerator_hour(device.key)
         except KeyError:
             raise ValueError(f"no cited price for {device.name}: pass usd_per_hour") from None
-    link = latency = None
-    if interconnect is not None:
-        link = scaleout.one_way_bandwidth(f"interconnect.{interconnect}")
-        latency = scaleout.ASSUMED_LATENCY_S
+    link = (None if interconnect is None
+            else scaleout.one_way_bandwidth(f"interconnect.{interconnect}"))
     return Deployment(device, chips, precision, precision if kv_precision is None
                       else kv_precision, usd_per_hour,
                       device.power_watts if watts is None else watts, link,
-                      latency or 0.0, fleet_utilisation)
+                      0.0 if link is None else scaleout.ASSUMED_LATENCY_S, fleet_utilisation)
 
 
 # --- The workload and the steps ---------------------------------------------------------
@@ -293,8 +319,8 @@ class Workload:
     output_tokens: int
 
     def __post_init__(self) -> None:
-        validate.whole("prompt_tokens", self.prompt_tokens, lowest=0)
-        validate.whole("output_tokens", self.output_tokens)
+        object.__setattr__(self, "prompt_tokens", _whole("prompt_tokens", self.prompt_tokens, 0))
+        object.__setattr__(self, "output_tokens", _whole("output_tokens", self.output_tokens))
 
     @property
     def context(self) -> int:
@@ -305,6 +331,13 @@ class Workload:
     def decode_context(self) -> float:
         """The average context over the answer's decode steps."""
         return self.prompt_tokens + (self.output_tokens + 1) / 2
+
+
+def checked(model: ServedModel, dep: Deployment, work: Workload
+            ) -> tuple[ServedModel, Deployment, Workload]:
+    """The three inputs, each of its type (a TypeError naming the one that is not)."""
+    return (validate.instance("model", model, ServedModel),
+            validate.instance("dep", dep, Deployment), validate.instance("work", work, Workload))
 
 
 @dataclass(frozen=True)
@@ -342,22 +375,25 @@ def _step(phase: str, model: ServedModel, dep: Deployment, step_flops, moved, to
                 np.asarray(moved, float) / dep.bandwidth, allreduce)
 
 
-def decode_step(model: ServedModel, dep: Deployment, work: Workload, batch) -> Step:
+def decode_step(model: ServedModel, dep: Deployment, work: Workload, batch: ArrayLike) -> Step:
     """One decode step at the answer's average context, for a batch size or an array of
     them: the weights the batch touches read once, each sequence's KV cache read."""
-    b = np.asarray(batch, dtype=float)
+    model, dep, work = checked(model, dep, work)
+    b = np.asarray(_amounts("batch", batch, lowest=1, integral=True))
     context = model.held(work.decode_context)
     weights = model.params_read(b) * flops.bytes_per_weight(dep.weight_precision)
     kv = b * context * model.kv_bytes_per_token(dep.kv_precision)
     return _step(DECODE, model, dep, b * model.flops_per_token(context), weights + kv, b)
 
 
-def prefill_step(model: ServedModel, dep: Deployment, work: Workload, batch) -> Step:
+def prefill_step(model: ServedModel, dep: Deployment, work: Workload, batch: ArrayLike
+                 ) -> Step:
     """Every prompt of the batch in one forward pass: weights read once, the KV cache of
     every prompt token written; a prompt token attends over (prompt + 1) / 2 positions on
     average (causal attention)."""
+    model, dep, work = checked(model, dep, work)
     prompt = model.held(work.prompt_tokens)
-    tokens = np.asarray(batch, dtype=float) * prompt
+    tokens = np.asarray(_amounts("batch", batch, lowest=1, integral=True)) * prompt
     weights = model.params_read(tokens) * flops.bytes_per_weight(dep.weight_precision)
     kv = tokens * model.kv_bytes_per_token(dep.kv_precision)
     step_flops = tokens * model.flops_per_token((prompt + 1) / 2)

@@ -18,9 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from course_lib import devices, references
+from course_lib import devices, references, validate
 from course_lib.serving import (
+    MOST,
     Deployment,
     ServedModel,
     Workload,
@@ -63,6 +65,7 @@ def market_prices(model: str) -> dict[str, tuple[float, float]]:
 def market_deployment(model: str, fleet_utilisation: float = 1.0) -> Deployment:
     """How the floor is computed: 8B in bf16 on one H100; 70B in fp8 on two (as DeepInfra
     serves it, and the fewest H100s that hold its weights and a batch)."""
+    validate.choice("model", model, ("llama31_8b", "llama31_70b"))
     if model == "llama31_8b":
         return deployment("h100_sxm", 1, "bf16", fleet_utilisation=fleet_utilisation)
     return deployment("h100_sxm", 2, "fp8", fleet_utilisation=fleet_utilisation)
@@ -86,7 +89,8 @@ def market_rows(fleet_utilisation: float = 1.0) -> list[MarketRow]:
 
 def implied_fleet_utilisation(floor_usd: float, price_usd: float) -> float:
     """The share of paid hours at which the floor (at 100%) would equal the price."""
-    return min(1.0, floor_usd / price_usd)
+    return min(1.0, validate.positive("floor_usd", floor_usd)
+               / validate.positive("price_usd", price_usd))
 
 
 # --- 2. The scaling book's worked example ---------------------------------------------------
@@ -131,15 +135,24 @@ def scaling_book_example() -> dict[str, tuple[float, float]]:
 
 
 def this_machine_prediction(config: ModelConfig, n_params: float, peak_flops: float,
-                            bandwidth: float, memory: float, batches, prompt_tokens: int,
-                            new_tokens: int) -> dict[str, np.ndarray]:
+                            bandwidth: float, memory: float, batches: ArrayLike,
+                            prompt_tokens: int, new_tokens: int) -> dict[str, np.ndarray]:
     """The serving model's decode for TinyGPT on this machine (fp32, measured peak FLOP/s
     and bandwidth): arrays 'batch', 'tpot_s', 'tokens_per_s' (all sequences together) and
     'compute_bound', for the batch sizes a notebook measured."""
+    for name, value in (("peak_flops", peak_flops), ("bandwidth", bandwidth),
+                        ("memory", memory)):
+        if validate.positive(name, value) < 1:
+            raise ValueError(f"{name} must be at least 1 (FLOP/s, bytes/s or bytes), "
+                             f"got {value!r}")
     model: ServedModel = tiny_served_model(config, n_params)
+    work = Workload(validate.whole("prompt_tokens", prompt_tokens, lowest=0, highest=MOST),
+                    validate.whole("new_tokens", new_tokens, highest=MOST))
     here = devices.this_machine(peak_flops, bandwidth, memory)
     dep = Deployment(here, 1, "fp32", "fp32", references.value("preset_tiny.laptop_usd_per_hour"))
-    curve = decode_curve(model, dep, Workload(prompt_tokens, new_tokens), batches)
+    if batches is None:
+        raise TypeError("batches must be a list or array of batch sizes, got None")
+    curve = decode_curve(model, dep, work, batches)
     return {"batch": curve["batch"], "tpot_s": curve["tpot_s"],
             "tokens_per_s": curve["batch"] / curve["tpot_s"],
             "compute_bound": curve["compute_bound"]}

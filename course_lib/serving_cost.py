@@ -1,13 +1,14 @@
 """What serving costs: memory fit, prices per million tokens, latency, and their trade-off.
 
-Built on course_lib.serving's steps. `serve` answers everything about one batch size:
-time per step, tokens/s per replica and per chip, the regime and the utilisation reached,
-time to first token (TTFT) and per output token (TPOT), dollars per million input and
-output tokens, energy per token, and the largest batch that fits. `decode_curve` gives the
-same over every batch size at once (the cost-latency frontier); `cheapest_batch` the batch
-that meets a time-per-output-token target at the least cost (the largest that meets it,
-since cost per token never rises with the batch); a target below the physical floor gets a
-sentence naming the floor.
+Built on course_lib.serving's steps (the roofline of one step of a replica). `serve`
+answers everything about one batch size: time per step, tokens/s per replica and per chip,
+the regime and the utilisation reached, time to first token (TTFT) and per output token
+(TPOT), dollars per million input and output tokens, energy per token, and the largest
+batch that fits.
+`decode_curve` gives the same over many batch sizes at once (the cost-latency frontier);
+`cheapest_batch` the batch that meets a time-per-output-token target at the least cost (the
+largest that meets it, since cost per token never rises with the batch); a target below the
+physical floor gets a sentence naming the floor.
 
 Arithmetic layer (numpy and the standard library).
 """
@@ -18,16 +19,19 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from course_lib import devices, flops, validate
 from course_lib.formatting import fmt
 from course_lib.roofline import COMPUTE_BOUND, MEMORY_BOUND
 from course_lib.serving import (
+    MOST,
     SERVING_PRECISIONS,
     Deployment,
     ServedModel,
     Step,
     Workload,
+    checked,
     datacenter_chips,
     decode_step,
     prefill_step,
@@ -49,11 +53,14 @@ class BelowFloor(ValueError):
 
 def weight_bytes(model: ServedModel, dep: Deployment) -> float:
     """Bytes of every stored weight (all experts: they must all be in memory)."""
+    validate.instance("model", model, ServedModel)
+    validate.instance("dep", dep, Deployment)
     return model.total_params * flops.bytes_per_weight(dep.weight_precision)
 
 
 def kv_bytes_per_sequence(model: ServedModel, dep: Deployment, work: Workload) -> float:
     """Bytes of one sequence's KV cache at its longest (prompt and answer)."""
+    model, dep, work = checked(model, dep, work)
     return model.held(work.context) * model.kv_bytes_per_token(dep.kv_precision)
 
 
@@ -80,10 +87,11 @@ def _what_fits(model: ServedModel, dep: Deployment, work: Workload) -> str:
 def largest_batch(model: ServedModel, dep: Deployment, work: Workload) -> int:
     """Most sequences whose KV caches fit beside the weights; DoesNotFit names what is
     needed and what would fit when not even one does."""
+    model, dep, work = checked(model, dep, work)
     _check_context(model, work)
     weights, room = weight_bytes(model, dep), dep.memory
     per_sequence = kv_bytes_per_sequence(model, dep, work)
-    batch = math.floor((room - weights) / per_sequence) if room > weights else 0
+    batch = min(MOST, math.floor((room - weights) / per_sequence)) if room > weights else 0
     if batch < 1:
         raise DoesNotFit(
             f"{model.name} does not fit: its {dep.weight_precision} weights need "
@@ -96,9 +104,9 @@ def largest_batch(model: ServedModel, dep: Deployment, work: Workload) -> int:
 
 def _check_batch(model: ServedModel, dep: Deployment, work: Workload, batch: int) -> int:
     most = largest_batch(model, dep, work)
-    batch = validate.whole("batch_size", batch)
+    batch = validate.whole("batch", batch)
     if batch > most:
-        raise ValueError(f"batch_size {batch} does not fit: at most {most} sequences of "
+        raise ValueError(f"batch {batch} does not fit: at most {most} sequences of "
                          f"{work.context:,} tokens fit beside {model.name}'s weights on "
                          f"{dep.describe()}")
     return batch
@@ -124,6 +132,10 @@ class PhaseCost:
 
 def phase_cost(step: Step, dep: Deployment) -> PhaseCost:
     """Per-token numbers of a single (not array) step on a deployment."""
+    validate.instance("step", step, Step)
+    validate.instance("dep", dep, Deployment)
+    if np.ndim(step.seconds):
+        raise ValueError(f"step must be one step (one batch size), got {np.size(step.seconds)}")
     seconds, tokens = float(step.seconds), float(step.tokens)
     joules = (None if dep.watts_per_chip is None
               else dep.chips * dep.watts_per_chip * seconds / tokens)
@@ -206,20 +218,23 @@ def serve(model: ServedModel, dep: Deployment, work: Workload, batch: int) -> Se
 def batch_grid(largest: int, points: int = 400) -> np.ndarray:
     """Batch sizes from 1 to `largest`: every one up to 64, then about `points` spread
     evenly on a log scale, the largest always included (a curve, not every integer)."""
+    largest = validate.whole("largest", largest, highest=MOST)
+    points = validate.whole("points", points, lowest=2, highest=10_000)
     whole = np.arange(1, min(largest, 64) + 1, dtype=float)
     spread = np.round(np.logspace(np.log10(min(largest, 64)), np.log10(largest), points))
     return np.unique(np.concatenate([whole, spread, [float(largest)]]))
 
 
 def decode_curve(model: ServedModel, dep: Deployment, work: Workload,
-                 batches=None) -> dict[str, np.ndarray]:
+                 batches: ArrayLike | None = None) -> dict[str, np.ndarray]:
     """Decode over batch sizes (batch_grid up to the largest that fits, unless `batches` is
     given): arrays 'batch', 'tpot_s', 'usd_per_million_output', 'tokens_per_s_per_chip',
     'utilisation' and 'compute_bound'."""
     most = largest_batch(model, dep, work)
-    b = batch_grid(most) if batches is None else np.asarray(batches, dtype=float)
-    if b.size == 0 or b.min() < 1 or b.max() > most or np.any(b != np.round(b)):
-        raise ValueError(f"batches must be whole numbers from 1 to {most}, got {batches!r}")
+    b = batch_grid(most) if batches is None else validate.positive_array("batches", batches)
+    if b.ndim != 1 or not b.size or b.min() < 1 or b.max() > most or np.any(b != np.round(b)):
+        raise ValueError(f"batches must be a list of whole numbers from 1 to {most}, "
+                         f"got {batches!r:.60}")
     step = decode_step(model, dep, work, b)
     seconds = step.seconds
     return {"batch": b, "tpot_s": seconds,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from course_lib import devices, references, validate
 from course_lib.serving import (
     FLOPS_PER_PARAM,
+    MOST,
     Deployment,
     ServedModel,
     Workload,
@@ -51,6 +52,11 @@ class ServingPlan:
     sources: tuple[str, ...] = ()  # reference keys behind the plan
 
     def __post_init__(self) -> None:
+        validate.instance("model", self.model, ServedModel)
+        validate.instance("deployment", self.deployment, Deployment)
+        if not isinstance(self.sources, tuple) or not all(isinstance(k, str)
+                                                          for k in self.sources):
+            raise TypeError(f"sources must be a tuple of reference keys, got {self.sources!r:.60}")
         if (self.batch is None) == (self.tpot_target_s is None):
             raise ValueError("give exactly one of batch and tpot_target_s, got "
                              f"batch={self.batch!r}, tpot_target_s={self.tpot_target_s!r}")
@@ -61,8 +67,8 @@ class ServingPlan:
 
     def workload(self, input_tokens: float, output_tokens: float) -> Workload:
         """A request of this many prompt and answer tokens (rounded to whole tokens)."""
-        validate.positive("input_tokens", input_tokens, allow_zero=True)
-        validate.positive("output_tokens", output_tokens)
+        validate.positive("input_tokens", input_tokens, allow_zero=True, upper=MOST)
+        validate.positive("output_tokens", output_tokens, upper=MOST)
         return Workload(round(input_tokens), max(1, round(output_tokens)))
 
     def cost(self, input_tokens: float, output_tokens: float) -> ServingCost:
@@ -88,7 +94,7 @@ def implied_utilisation(plan: ServingPlan, input_tokens: float, output_tokens: f
     peak x utilisation; this is the utilisation at which that charge equals the serving
     model's chip-seconds per request (prefill and decode, idle fleet share included).
     """
-    cost = plan.cost(input_tokens, output_tokens)
+    cost = validate.instance("plan", plan, ServingPlan).cost(input_tokens, output_tokens)
     work = cost.workload
     model_flops = FLOPS_PER_PARAM * plan.model.active_params * (work.prompt_tokens
                                                                 + work.output_tokens)
@@ -126,7 +132,8 @@ def laptop(peak_flops: float | None = None) -> devices.Device:
     """The tiny preset's laptop: an assumed sustained FLOP/s (or yours, measured), and a
     cited laptop's memory bandwidth and size (Apple M4)."""
     v = references.value
-    peak = v("preset_tiny.laptop_flops") if peak_flops is None else peak_flops
+    peak = (v("preset_tiny.laptop_flops") if peak_flops is None
+            else validate.positive("peak_flops", peak_flops))
     return devices.Device("laptop", "laptop CPU", "laptop", peak, v("apple_m4.bandwidth"),
                           v("apple_m4.memory"), v("preset_tiny.laptop_watts"),
                           "course assumption (FLOP/s); Apple M4 (bandwidth, memory)")
@@ -135,7 +142,10 @@ def laptop(peak_flops: float | None = None) -> devices.Device:
 def tiny_plan(n_params: float | None = None, laptop_flops: float | None = None) -> ServingPlan:
     """Your TinyGPT (nanoGPT's CPU shape) on your laptop, one request at a time, in fp32."""
     v = references.value
-    params = v("preset_tiny.params") if n_params is None else n_params
+    params = (v("preset_tiny.params") if n_params is None
+              else validate.positive("n_params", n_params, upper=1e16))
+    if laptop_flops is not None:
+        validate.positive("laptop_flops", laptop_flops)
     # The vocabulary does not enter serving: the parameter count is given.
     model = tiny_served_model(ModelConfig(vocab_size=1), params)
     dep = Deployment(laptop(laptop_flops), 1, "fp32", "fp32",

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from course_lib import data as data_lib
-from course_lib import runtime
+from course_lib import runtime, validate
 from course_lib.checkpoints import (
     Checkpoint,
     check_path,
@@ -43,6 +43,7 @@ from course_lib.shapes import ModelConfig
 from course_lib.training_config import History, TrainConfig, learning_rate_at
 
 
+@validate.checked
 def make_optimizer(model: TinyGPT, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (not biases, LayerNorms), as nanoGPT does.
 
@@ -64,6 +65,7 @@ def make_optimizer(model: TinyGPT, config: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, foreach=True, **kwargs)
 
 
+@validate.checked
 @torch.no_grad()
 def estimate_loss(
     model: TinyGPT, data: TokenData, config: TrainConfig, generator: torch.Generator
@@ -73,6 +75,7 @@ def estimate_loss(
             for split, tokens in (("train", data.train), ("val", data.val))}
 
 
+@validate.checked
 @torch.no_grad()
 def mean_loss(model: TinyGPT, tokens: torch.Tensor, batches: int, batch_size: int,
               generator: torch.Generator) -> float:
@@ -91,6 +94,7 @@ def mean_loss(model: TinyGPT, tokens: torch.Tensor, batches: int, batch_size: in
 LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+@validate.checked
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                y: torch.Tensor, lr: float, grad_clip: float, loss_fn: LossFn | None = None
                ) -> float:

@@ -12,6 +12,10 @@ from dataclasses import asdict, dataclass, field
 
 from course_lib import validate
 
+# The most sequences in one batch: 4096 x 64 tokens already needs gigabytes for the logits of a
+# TinyGPT; a typo such as 10**12 would fail deep inside PyTorch instead.
+MAX_BATCH_SIZE = 4096
+
 
 @dataclass
 class TrainConfig:
@@ -33,7 +37,8 @@ class TrainConfig:
     fused: bool = True  # fused AdamW kernel where this PyTorch has one
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "max_iters", "eval_interval", "eval_iters"):
+        validate.whole("batch_size", self.batch_size, highest=MAX_BATCH_SIZE)
+        for name in ("max_iters", "eval_interval", "eval_iters"):
             validate.whole(name, getattr(self, name))
         validate.whole("warmup_iters", self.warmup_iters, lowest=0)
         if self.lr_decay_iters is not None:
@@ -48,14 +53,18 @@ class TrainConfig:
             validate.positive(name, getattr(self, name), allow_zero=True, below=1)
         for name in ("weight_decay", "grad_clip"):
             validate.positive(name, getattr(self, name), allow_zero=True)
+        validate.seed("seed", self.seed)
+        validate.flag("fused", self.fused)
 
     @property
     def decay_iters(self) -> int:
         return self.lr_decay_iters or self.max_iters
 
 
+@validate.checked
 def learning_rate_at(step: int, config: TrainConfig) -> float:
     """Linear warm-up to learning_rate, then cosine decay to min_lr (nanoGPT's schedule)."""
+    validate.whole("step", step, lowest=0)
     if step < config.warmup_iters:
         return config.learning_rate * (step + 1) / (config.warmup_iters + 1)
     if step >= config.decay_iters:

@@ -11,13 +11,17 @@ from course_lib import validate
 
 def model_flop_utilisation(achieved_flops_per_s: float, peak_flops_per_s: float) -> float:
     """Model FLOP utilisation: useful model FLOPs per second / the machine's peak (0 to ~1)."""
-    return (validate.positive("achieved_flops_per_s", achieved_flops_per_s, allow_zero=True)
-            / validate.positive("peak_flops_per_s", peak_flops_per_s))
+    share = (validate.positive("achieved_flops_per_s", achieved_flops_per_s, allow_zero=True)
+             / validate.positive("peak_flops_per_s", peak_flops_per_s))
+    return validate.result("utilisation", share, achieved_flops_per_s=achieved_flops_per_s,
+                           peak_flops_per_s=peak_flops_per_s)
 
 
 def accelerator_seconds(flops: float, peak_flops_per_s: float, utilisation: float) -> float:
     """Seconds one accelerator needs for `flops` FLOPs at `utilisation` of its peak (the
     inverse of model_flop_utilisation): flops / (peak x utilisation)."""
-    return (validate.positive("flops", flops, allow_zero=True)
-            / (validate.positive("peak_flops_per_s", peak_flops_per_s)
-               * validate.positive("utilisation", utilisation, upper=1)))
+    seconds = (validate.positive("flops", flops, allow_zero=True)
+               / (validate.positive("peak_flops_per_s", peak_flops_per_s)
+                  * validate.positive("utilisation", utilisation, upper=1)))
+    return validate.result("seconds", seconds, flops=flops, peak_flops_per_s=peak_flops_per_s,
+                           utilisation=utilisation)

@@ -660,10 +660,52 @@ def test_the_allreduce_figure_titles_where_latency_gives_way_to_bandwidth():
                                                            fit["latency_s"])}
     _, (ax,) = new_figure()
     assert plot_allreduce_fit(ax, measured, fit, gradient_bytes=2**21) is ax
-    assert "Below about 2e5 bytes" in ax.get_title()  # 2 x 50 us x 2 GB/s = 200 kB
+    assert ax.get_title() == ("Ring model within 1.0x of every point: latency dominates below "
+                              "about 2e5 bytes")  # 2 x 50 us x 2 GB/s = 200 kB
+    _, (ax,) = new_figure()
+    plot_allreduce_fit(ax, measured | {"seconds": measured["seconds"] * [1, 3, 1]}, fit)
+    assert ax.get_title().startswith("Ring model off by up to 3.0x; roughly, latency")
     _, (ax,) = new_figure()
     plot_allreduce_fit(ax, measured, fit | {"latency_s": 0.0})
-    assert ax.get_title() == "Every measured all-reduce pays bandwidth, not latency"
+    assert ax.get_title().endswith("every size pays bandwidth, not latency")
+
+
+def test_the_fit_weighs_small_and_large_messages_alike():
+    """Noise of the same relative size on every point: the relative fit misses each by about
+    as much, where a plain least-squares fit would follow the largest message alone."""
+    sizes = np.array([4096, 65536, 2**20, 2**24], float)
+    exact = scaleout.ring_allreduce_seconds(sizes, 2, 2e9, 50e-6)
+    noisy = exact * np.array([2.0, 0.5, 2.0, 0.5])
+    fit = scaleout.fit_allreduce(sizes, noisy, 2)
+    misses = scaleout.fit_misses(sizes, noisy, 2, fit)
+    assert scaleout.worst_miss(misses) < 3.0
+    assert scaleout.worst_miss([0.5, 2.0, 1.0]) == 2.0
+    with pytest.raises(ValueError, match="positive"):
+        scaleout.fit_allreduce(sizes, -noisy, 2)
+
+
+def test_data_parallelism_alone_cannot_hold_a_70b_model_but_sharding_can():
+    params = references.value("llama3_70b.params")
+    whole = scaleout.training_state_bytes(params)
+    assert whole == pytest.approx(16 * params)  # about 1.1 TB
+    memory = references.value("h100_sxm.memory")
+    assert whole > 13 * memory
+    sharded = [scaleout.training_state_bytes(params, 1024, key) for key in scaleout.SHARDED]
+    assert sharded[0] == whole and sharded == sorted(sharded, reverse=True)
+    assert sharded[-1] == pytest.approx(whole / 1024)
+    with pytest.raises(ValueError, match="sharding"):
+        scaleout.training_state_bytes(params, 8, "ZeRO-4")
+
+
+def test_a_larger_global_batch_scales_further():
+    params = references.value("llama3_70b.params")
+    infiniband = scaleout.one_way_bandwidth("interconnect.infiniband_ndr_port")
+    gpt3 = scaleout.real_model_scaling(params, 1024, infiniband)
+    llama = scaleout.real_model_scaling(params, 1024, infiniband,
+                                        batch_tokens=references.value("llama31_405b.batch_tokens"))
+    assert llama["allreduce_s"] == gpt3["allreduce_s"]
+    assert llama["compute_s"] == pytest.approx(gpt3["compute_s"] * 16e6 / 3.2e6)
+    assert llama["efficiency"] > 1.5 * gpt3["efficiency"]
 
 
 def test_the_explorer_compares_training_with_inference_replicas(monkeypatch):

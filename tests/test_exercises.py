@@ -13,6 +13,7 @@ import contextlib
 import functools
 import importlib.util
 import io
+import math
 import re
 from pathlib import Path
 
@@ -32,11 +33,14 @@ from course_lib.checks import (
     ex05,
     ex06,
     ex07,
+    ex08,
+    ex09,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "exercises" / "solutions").glob("[0-9]*.ipynb"))
-MODULES = {"01": ex01, "02": ex02, "03": ex03, "04": ex04, "05": ex05, "06": ex06, "07": ex07}
+MODULES = {"01": ex01, "02": ex02, "03": ex03, "04": ex04, "05": ex05, "06": ex06, "07": ex07,
+           "08": ex08, "09": ex09}
 
 
 def _load_generator():
@@ -353,6 +357,17 @@ MISTAKES = [
         "snapdragon_8_gen3", "int4"), "bits"),
     ("07 KV left out", lambda: ex07.compute_bound_batch(
         lambda w, f, kv, ctx, r: r * w / f), "KV"),
+    ("09 multiplied", lambda: ex09.time_in_system(120 * 30, 120, 30), "multiplied"),
+    ("09 p99 is not the mean", lambda: ex09.p99(lambda s: sum(s) / len(s)), "mean"),
+    ("09 p99 unsorted", lambda: ex09.p99(lambda s: s[int(0.99 * len(s))]), "Sort"),
+    ("09 batch rounded up", lambda: ex09.largest_batch(147, 18, 0.15, 40), "Round down"),
+    ("09 bonus token", lambda: ex09.expected_tokens(lambda a, k: sum(a**i for i in range(k))),
+     "free"),
+    ("09 a equals 1", lambda: ex09.expected_tokens(lambda a, k: (1 - a ** (k + 1)) / (1 - a)),
+     "divided by zero"),
+    ("09 no headroom", lambda: ex09.replicas(
+        math.ceil(1000 / (146 / (500 * (18 + 0.15 * 146) / 1000))), 18, 0.15, 40, 500, 1000, 0.8),
+     "headroom"),
 ]
 
 
@@ -391,6 +406,8 @@ WRONG_FUNCTIONS = [
     (ex06.int8_layer_bytes, (lambda o, i: 4 * o * i,)),
     (ex07.matmul_intensity, (lambda m, k, n, b: 1.0,)),
     (ex07.compute_bound_batch, (lambda w, f, kv, ctx, r: r,)),
+    (ex09.p99, (lambda s: max(s),)),
+    (ex09.expected_tokens, (lambda a, k: k + 1,)),
 ]
 
 

@@ -51,7 +51,7 @@ def test_measured_roofline_title_states_how_far_training_is_below_its_roof():
     assert [t.get_text() for t in ax.texts] == ["b=1", "b=4", "b=16"]
 
 
-@pytest.mark.parametrize("ridge_batch, words", [(12.3, "(tiny model: batch 12)"),
+@pytest.mark.parametrize("ridge_batch, words", [(12.3, "flattens at batch 12 (tiny model)"),
                                                 (None, "never reaches")])
 def test_decode_throughput_title_gives_the_ridge_batch(ridge_batch, words):
     ax = axes()
@@ -59,6 +59,41 @@ def test_decode_throughput_title_gives_the_ridge_batch(ridge_batch, words):
                                     "tiny model")
     assert words in ax.get_title()
     assert line_colors(ax) <= PALETTE | {"#808080"}
+
+
+@pytest.mark.parametrize("seconds, words", [
+    ({4: 1e-3, 16: 1e-3, 64: 1e-3}, "yet measured tokens/s grow 4.0x from batch 16 to 64"),
+    ({4: 1e-3, 16: 1e-3, 64: 4e-3}, "flatten too (1.0x from batch 16 to 64)")])
+def test_decode_throughput_title_says_what_the_measured_line_does_past_the_ridge(seconds,
+                                                                                 words):
+    points = [(roofline.decode_step(model(), b, 8, "fp32"), t) for b, t in seconds.items()]
+    ax = axes()
+    hardware.plot_decode_throughput(ax, {"tiny model": points}, 1e11, 1e10, 12.3, "tiny model")
+    assert words in ax.get_title()
+
+
+def test_each_models_measured_line_and_its_bound_share_a_colour():
+    ax = axes()
+    sweeps = {"tiny model": measured(), "wider model": measured(seconds=4e-3)}
+    hardware.plot_decode_throughput(ax, sweeps, 1e11, 1e10, None)
+    by_label = {line.get_label(): to_hex(line.get_color()) for line in ax.get_lines()}
+    for name in sweeps:
+        assert by_label[f"{name}: measured"] == by_label[f"{name}: roofline bound"]
+    assert len({by_label[f"{name}: measured"] for name in sweeps}) == 2
+
+
+def test_step_names_on_the_chip_rooflines_never_overlap():
+    llama8 = roofline.real_model_shape("llama3_8b")
+    steps = [roofline.decode_step(llama8, b, 2048) for b in (1, 8, 64, 512)]
+    steps += [roofline.prefill_step(llama8, 1, 2048), roofline.training_step(llama8, 8, 2048)]
+    figure, (ax,) = new_figure(8, 5)
+    hardware.plot_chip_rooflines(ax, ["h100_sxm", "a100_sxm_80gb", "apple_m4"], steps, "X")
+    renderer = figure.canvas.get_renderer()
+    boxes = [text.get_window_extent(renderer) for text in ax.texts]
+    assert len(boxes) == len(steps)
+    for i, box in enumerate(boxes):
+        for other in boxes[i + 1:]:
+            assert not box.overlaps(other), (box, other)
 
 
 def test_chip_rooflines_say_where_llama_decode_and_training_sit():

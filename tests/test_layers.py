@@ -43,6 +43,9 @@ LAYERS: dict[str, int] = {
     "roofline": ARITHMETIC,
     "energy": ARITHMETIC,
     "scaleout": ARITHMETIC,
+    "traffic": ARITHMETIC,  # requests, arrivals, percentiles, Little's law, goodput
+    "scheduler": ARITHMETIC,  # the serving loop and its batching policies
+    "serving_sim": ARITHMETIC,  # the simulated server, capacity, speculative expectation
     "serving": ARITHMETIC,  # the price of a token: serving cost from the roofline
     "serving_cost": ARITHMETIC,
     "serving_lifecycle": ARITHMETIC,
@@ -61,6 +64,8 @@ LAYERS: dict[str, int] = {
     "distill": TORCH,
     "launcher": TORCH,
     "data_parallel": TORCH,
+    "serving_loop": TORCH,  # TinyGPT served for real: slots, ragged decode step
+    "speculative": TORCH,
     # figures: matplotlib over the layers below
     "figures.base": FIGURES,
     "figures.training": FIGURES,
@@ -70,6 +75,7 @@ LAYERS: dict[str, int] = {
     "figures.compression": FIGURES,
     "figures.hardware": FIGURES,
     "figures.scaleout": FIGURES,
+    "figures.serving_load": FIGURES,
     "figures.serving": FIGURES,
     # explorers: ipywidgets over the figures
     "explorers.base": EXPLORERS,
@@ -79,6 +85,7 @@ LAYERS: dict[str, int] = {
     "explorers.hardware": EXPLORERS,
     "explorers.scaleout": EXPLORERS,
     "explorers.serving": EXPLORERS,
+    "answers": EXPLORERS,  # worked problems' answers, displayed folded away (IPython)
     "source": EXPLORERS,  # notebook display helper (IPython)
     "envcheck": EXPLORERS,  # shows a widget to prove the widget manager works
 }

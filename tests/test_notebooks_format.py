@@ -18,7 +18,7 @@ NOTEBOOKS = outline.every_notebook(ROOT)
 
 def test_the_course_has_every_notebook_of_the_sequence():
     numbers = sorted(p.name[:2] for p in NOTEBOOKS if p.parent.name == "notebooks")
-    assert numbers == [f"{n:02d}" for n in range(9)], f"notebooks 00-08 expected, found {numbers}"
+    assert numbers == [f"{n:02d}" for n in range(11)], f"notebooks 00-10 expected, found {numbers}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))

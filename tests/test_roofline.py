@@ -136,6 +136,44 @@ def test_long_contexts_can_keep_decode_memory_bound_at_any_batch():
                                                chip.bandwidth) is None
 
 
+def test_the_longest_compute_bound_context_is_where_the_plateau_meets_the_ridge():
+    """2N FLOPs per token over K bytes per token per context: the plateau 2N / (K c) meets
+    the ridge R at c = 2N / (R K)."""
+    chip = devices.get("h100_sxm")
+    model = big_model(kv_bytes_per_token=1e5)
+    ridge = roofline.chip_ridge_point("h100_sxm")
+    longest = roofline.longest_compute_bound_context(model, chip.peak_flops, chip.bandwidth)
+    assert longest == math.floor(2 * model.params / (ridge * 1e5) - 1e-9)
+    for context, reaches in ((longest, True), (longest + 1, False)):
+        batch = roofline.decode_compute_bound_batch(model, context, chip.peak_flops,
+                                                    chip.bandwidth)
+        assert (batch is not None) is reaches
+
+
+def test_llama3_8b_on_an_h100_is_compute_bound_only_below_about_420_tokens():
+    chip = devices.get("h100_sxm")
+    llama8 = roofline.real_model_shape("llama3_8b")
+    assert roofline.longest_compute_bound_context(llama8, chip.peak_flops,
+                                                  chip.bandwidth) == pytest.approx(420, rel=0.05)
+    assert roofline.longest_compute_bound_context(big_model(), chip.peak_flops,
+                                                  chip.bandwidth, longest=1000) == 1000
+    assert roofline.longest_compute_bound_context(big_model(params=1.0, kv_bytes_per_token=1e9),
+                                                  chip.peak_flops, chip.bandwidth) is None
+
+
+def test_the_kv_caches_that_fit_next_to_the_weights_cap_the_batch():
+    llama8 = roofline.real_model_shape("llama3_8b")
+    memory = devices.get("h100_sxm").memory
+    for context, expected in ((2048, 238), (32768, 14)):
+        batch = roofline.largest_batch_in_memory(llama8, context, memory)
+        assert batch == expected
+        room = memory - roofline.weight_bytes(llama8.params, "bf16")
+        assert batch * context * llama8.kv_bytes_per_token <= room
+        assert (batch + 1) * context * llama8.kv_bytes_per_token > room
+    assert roofline.largest_batch_in_memory(roofline.real_model_shape("llama3_70b"), 128,
+                                            memory) == 0
+
+
 def test_training_and_prefill_are_far_more_intense_than_decode():
     model = big_model()
     decode = roofline.decode_step(model, 1, 512)

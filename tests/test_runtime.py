@@ -115,6 +115,10 @@ def test_setup_reports_what_it_set(monkeypatch, tmp_path):
     assert summary["cache_dir"] == str(tmp_path)
     assert summary["seed"] == 3
     assert summary["device"] in {"cpu", "cuda"}
+    text = runtime.describe_setup(summary)
+    assert "{" not in text, "a learner reads labelled lines, not a dict"
+    assert "1 PyTorch thread " in text and str(tmp_path) in text and "seed:    3" in text
+    assert text.splitlines()[0].startswith("mode:")
 
 
 @pytest.mark.parametrize("raw", ["2", "maybe", "fast"])

@@ -49,11 +49,11 @@ def venv_python():
 
 
 def pins():
-    """"lock" (the default: constraints.txt) or "none" (the newest allowed versions)."""
+    """Which versions to install: lock (constraints.txt, the default) or none (the newest)."""
     choice = os.environ.get(PINS_ENV, "lock")
     if choice not in PINS_CHOICES:
-        fail("%s=%s: use lock (the pinned versions, the default) or none (the newest)"
-             % (PINS_ENV, choice))
+        fail("PINS (or %s) is '%s': use lock (the pinned versions, the default) or none "
+             "(the newest), e.g. make lab PINS=none" % (PINS_ENV, choice))
     return choice
 
 

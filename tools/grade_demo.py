@@ -86,6 +86,10 @@ MISTAKES = {
                   "per-day"),
     "06": Mistake("task1", "* bits / 8", "* bits", "bits"),
     "07": Mistake("task4", "* BYTES_PER_WEIGHT[PHONE_PRECISION]", "* 4", "bits"),
+    "08": Mistake("task3", 'v("epoch2025.total_params") * FP8',
+                  'v("epoch2025.active_params") * FP8', "only the active parameters"),
+    "09": Mistake("task1", "MEAN_IN_SYSTEM / ARRIVAL_RATE", "MEAN_IN_SYSTEM * ARRIVAL_RATE",
+                  "You multiplied"),
 }
 
 
@@ -143,10 +147,8 @@ def submit(course: Path, name: str, student: str) -> None:
 
 
 def run(command: str, course: Path) -> None:
-    """One of COMMANDS, in the course directory, with this Python's nbgrader and alembic."""
-    words = shlex.split(command)
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
-                                                 os.environ.get("PATH", "")]))
+    """One of COMMANDS, in the course directory (its NAME=value words set variables)."""
+    words, env = shlex.split(command), dict(os.environ)
     while "=" in words[0]:
         key, value = words.pop(0).split("=", 1)
         env[key] = value
@@ -160,7 +162,6 @@ def run(command: str, course: Path) -> None:
 def marks(course: Path) -> dict[str, dict[str, dict[str, float]]]:
     """Points per check cell: {set: {student: {"check1": 1.0, ...}}}, from nbgrader's database."""
     found: dict[str, dict[str, dict[str, float]]] = {}
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     # Imported here: nbgrader is in the test extra only, and this script is its one user.
     from nbgrader.api import Gradebook
 
@@ -218,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="make the course directory here and keep it")
     parser.add_argument("--json", type=Path, help="also write the marks to this JSON file")
     args = parser.parse_args(argv)
+    # nbgrader, and the `alembic` command its gradebook runs, from this Python's environment
+    # (the course's .venv), as with the .venv active. This script's own process only.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent),
+                                          os.environ.get("PATH", "")])
     with tempfile.TemporaryDirectory(prefix="grade-demo-") as scratch:
         course = args.keep or Path(scratch) / "course"
         if course.exists() and any(course.iterdir()):

@@ -43,6 +43,11 @@ def linear_flops(function) -> str:
     return "your formula matches PyTorch's FLOP counter on three fresh layer shapes."
 
 
+FORGOT_TOKENS_PER_QUERY = ("Too large by the tokens per query: did you count one token per "
+                           "query? A query processes tokens_per_query tokens, each costing "
+                           "2 N FLOPs, so a day serves tokens_per_query x queries tokens.")
+
+
 def _params_tokens(model: str) -> tuple[float, float]:
     return (references.value(f"{model}.params"), references.value(f"{model}.training_tokens"))
 
@@ -73,6 +78,7 @@ def hours_to_parity(answer, model: str, tokens_per_query: float, traffic_key: st
     per_day = 2 * n * tokens_per_query * references.value(traffic_key)
     expected = 6 * n * d / per_day * 24
     compare(answer, expected, [
+        (expected * tokens_per_query, FORGOT_TOKENS_PER_QUERY),
         (expected / 24, "That looks like days: the task asks for hours."),
         (expected * 60, "That looks like minutes: the task asks for hours."),
         (expected * 3600, "That looks like seconds: the task asks for hours."),

@@ -25,6 +25,16 @@ from course_lib.checks import summary as _summary
 from course_lib.model import TinyGPT
 from course_lib.shapes import ModelConfig
 
+NO_BACKWARD_RAN = ("The model has no gradients after your function ran, so the backward pass "
+                   "never ran: the task is to measure it, not to assume it. Call "
+                   "loss.backward() inside a FlopCounterMode block (not under torch.no_grad()) "
+                   "and count what it executes.")
+KAPLAN_HALF_ATTENTION = (
+    "Your attention term is half the count: that is Kaplan et al.'s 2 x n_layer x n_ctx x "
+    "n_embd. TinyGPT scores each query against block_size keys (2 x block_size x n_embd "
+    "FLOPs) and mixes as many values (as much again): 4 x n_layer x block_size x n_embd per "
+    "token in the forward pass.")
+
 # Fresh shapes the learner's code has not seen; the second uses grouped-query attention.
 _CONFIGS = (ModelConfig(vocab_size=37, n_layer=2, n_head=2, n_embd=16, block_size=12),
             ModelConfig(vocab_size=50, n_layer=3, n_head=4, n_kv_head=2, n_embd=32, block_size=8))
@@ -75,11 +85,14 @@ def count_training_flops(function) -> str:
         model, idx, targets = _fresh(config, _BATCH_SIZE, seed)
         forward, step = _measured(seed, _BATCH_SIZE)
         result = call(function, model, idx, targets, name="count_training_flops")
+        backward_ran = any(p.grad is not None for p in model.parameters())
         model.zero_grad(set_to_none=True)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             raise Wrong("count_training_flops must return a pair: "
                         "(forward FLOPs, forward + backward FLOPs).")
         got_forward, got_step = result
+        if not backward_ran:
+            raise Wrong(NO_BACKWARD_RAN)
         compare(got_forward, forward, [(forward / 2, MACS), (step, "Your first number includes "
                 "the backward pass: count the forward pass on its own first.")],
                 name="the forward FLOPs")
@@ -93,12 +106,13 @@ def count_training_flops(function) -> str:
 
 
 def _formula_step_flops(config: ModelConfig, batch_size: int, kv_width: int,
-                        attention: bool = True, lm_head: bool = True) -> float:
-    """The analytic count, with switches for the common omissions."""
+                        attention: float = 4, lm_head: bool = True) -> float:
+    """The analytic count, with switches for the common omissions (attention: the factor in
+    front of n_layer x n_ctx x n_embd; 0 leaves attention out, 2 is Kaplan's half)."""
     d, layers, t = config.n_embd, config.n_layer, config.block_size
     per_layer = d * (d + 2 * kv_width) + d * d + 8 * d * d  # qkv, attention out, MLP
     weights = layers * per_layer + (d * config.vocab_size if lm_head else 0)
-    per_token = 2 * weights + (4 * layers * t * d if attention else 0)
+    per_token = 2 * weights + attention * layers * t * d
     return 3 * batch_size * t * per_token
 
 
@@ -110,7 +124,9 @@ def train_step_flops(function) -> str:
         kv_width = config.kv_heads * config.head_dim
         mistakes = [
             (measured / 3, NO_BACKWARD), (measured / 2, MACS),
-            (_formula_step_flops(config, batch_size, kv_width, attention=False),
+            (_formula_step_flops(config, batch_size, kv_width, attention=2),
+             KAPLAN_HALF_ATTENTION),
+            (_formula_step_flops(config, batch_size, kv_width, attention=0),
              "You left out attention: each token's query meets block_size keys and values, "
              "4 x n_layer x block_size x n_embd FLOPs per token in the forward pass."),
             (_formula_step_flops(config, batch_size, kv_width, lm_head=False),
@@ -139,6 +155,12 @@ def adamw_bytes(answer, model: str) -> str:
     return "and activations come on top, growing with batch size and context."
 
 
+def _sparse_peak(chip: str) -> str:
+    return ("Half the expected value: did you use the peak quoted with sparsity, twice the "
+            "dense figure? A training run's matmuls are dense: use "
+            f"{chip}.peak_flops ({references.get(f'{chip}.peak_flops').what}).")
+
+
 @task("Task 5 · Utilisation of a real training run")
 def implied_mfu(answer, model: str, chip: str) -> str:
     n = references.value(f"{model}.params")
@@ -150,7 +172,8 @@ def implied_mfu(answer, model: str, chip: str) -> str:
         (expected * 3600, "GPU-hours must become seconds (x 3600) before you multiply by a "
                           "peak in FLOP per second."),
         (expected / 3, NO_BACKWARD),
-        (expected * 100, "Give a fraction between 0 and 1, not a percentage.")])
+        (expected * 100, "Give a fraction between 0 and 1, not a percentage."),
+        (expected / 2, _sparse_peak(chip))])
     return "well below 1: real runs lose time to communication, memory traffic and restarts."
 
 

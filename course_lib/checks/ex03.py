@@ -69,6 +69,16 @@ def _as_ids(result) -> list[int]:
                     f"{type(result).__name__}") from None
 
 
+REFED_WITH_CACHE = ("After the prefill you fed the whole sequence again, into a cache that already "
+                    "holds it: the cache keeps the earlier tokens' keys and values, so each "
+                    "decode step feeds only the newest token, shape (batch, 1).")
+
+
+def _refed_the_sequence(calls: list[tuple[int, bool]]) -> bool:
+    """Whether a decode step (any call after the first) fed several tokens into a cache."""
+    return any(fed > 1 and with_cache for fed, with_cache in calls[1:])
+
+
 @task("Task 2 · Generation with the KV cache")
 def generate_greedy(function) -> str:
     torch.manual_seed(7)
@@ -80,11 +90,18 @@ def generate_greedy(function) -> str:
     prompt = torch.randint(0, _GQA.vocab_size, (1, 5), generator=torch.Generator().manual_seed(3))
     new_tokens = 8
     expected = _greedy_without_cache(model, prompt, new_tokens)
-    got = _as_ids(call(function, model, prompt.clone(), new_tokens, name="generate_greedy"))
+    try:
+        got = _as_ids(call(function, model, prompt.clone(), new_tokens, name="generate_greedy"))
+    except Wrong:
+        if _refed_the_sequence(model.calls):  # e.g. "the context is full" from the model
+            raise Wrong(REFED_WITH_CACHE) from None
+        raise
     if len(got) == prompt.shape[1] + new_tokens and got[prompt.shape[1]:] == expected:
         raise Wrong("return only the new tokens, not the prompt in front of them.")
     if len(got) != new_tokens:
         raise Wrong(f"asked for {new_tokens} new tokens, got {len(got)}.")
+    if got != expected and _refed_the_sequence(model.calls):
+        raise Wrong(REFED_WITH_CACHE)
     if got != expected:
         first = next(i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b)
         raise Wrong(f"your tokens differ from greedy decoding from new token {first + 1} on: "

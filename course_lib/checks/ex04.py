@@ -79,20 +79,57 @@ def _closed_form(c: float, fit) -> float:
     return g * (c / 6) ** (fit.beta / (fit.alpha + fit.beta))
 
 
+FIXED_RATIO = ("Your split has the same tokens per parameter at every budget: that is task 4's "
+               "rule of thumb. Here the ratio comes out of the scaling law: compute fit.loss "
+               "for each candidate N (with the D that spends the budget) and keep the best.")
+LARGEST_LOSS = ("Your N is far from the best one, with a much higher predicted loss: did you "
+                "keep the largest loss (max, argmax) instead of the smallest (min, argmin)?")
+COARSE_GRID = ("Close, but more than 5% from the best N: is your grid fine enough? With a few "
+               "points per decade the nearest candidate can miss the best N by a large factor: "
+               "try thousands of candidates, e.g. np.logspace(3, 15, 4001).")
+BUDGETS = (1e20, 3e23, 1e26)
+
+
+def _pair(result, name: str) -> tuple[float, float]:
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise Wrong(f"{name} must return a pair (n_params, n_tokens).")
+    n, d = (as_number(x, "each value") for x in result)
+    return n, d
+
+
+def _check_split(n: float, d: float, c: float, fit) -> None:
+    """Raise Wrong, naming the mistake when the course names it, unless (n, d) is the best
+    split of budget c."""
+    expected = _closed_form(c, fit)
+    if math.isclose(d, expected, rel_tol=0.05):
+        raise Wrong("N and D are swapped: return (n_params, n_tokens).")
+    off = max(n / expected, expected / n)
+    if not math.isclose(n, expected, rel_tol=0.05):
+        where = f"n_params for C={c:g}: "
+        if math.isclose(n, _closed_form(3 * c, fit), rel_tol=0.05):
+            raise Wrong(where + "Your budget looks like C = 2 N D: training is 6 N D.")
+        if off > 30 and _split_loss(n, c, fit) > _split_loss(expected, c, fit):
+            raise Wrong(where + LARGEST_LOSS)
+        if off < 10:
+            raise Wrong(where + COARSE_GRID)
+        compare(n, expected, rel=0.05, name=where.rstrip(": "))
+    compare(6 * n * d, c, rel=0.02, name="6 N D of your pair (it must spend the budget)")
+
+
+def _split_loss(n: float, c: float, fit) -> float:
+    return fit.loss(n, c / (6 * n))
+
+
 @task("Task 5 · The best split from the scaling law")
 def best_split(function, fit) -> str:
-    for c in (1e20, 3e23, 1e26):
-        result = call(function, c, fit, name="best_split")
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            raise Wrong("best_split must return a pair (n_params, n_tokens).")
-        n, d = (as_number(x, "each value") for x in result)
-        expected = _closed_form(c, fit)
-        if math.isclose(d, expected, rel_tol=0.05):
-            raise Wrong("N and D are swapped: return (n_params, n_tokens).")
-        compare(n, expected, [(_closed_form(3 * c, fit), "Your budget looks like C = 2 N D: "
-                                                          "training is 6 N D.")],
-                rel=0.05, name=f"n_params for C={c:g}")
-        compare(6 * n * d, c, rel=0.02, name="6 N D of your pair (it must spend the budget)")
+    splits = [_pair(call(function, c, fit, name="best_split"), "best_split") for c in BUDGETS]
+    ratios = [d / n for n, d in splits]
+    best = [_closed_form(c, fit) for c in BUDGETS]
+    if max(ratios) / min(ratios) < 1.001 and not all(
+            math.isclose(n, b, rel_tol=0.05) for (n, _), b in zip(splits, best, strict=True)):
+        raise Wrong(FIXED_RATIO)
+    for (n, d), c in zip(splits, BUDGETS, strict=True):
+        _check_split(n, d, c, fit)
     return "the lowest-loss model for each budget, within 5% of the closed form."
 
 

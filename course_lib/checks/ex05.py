@@ -2,7 +2,8 @@
 
 A scenario is a plain dict (the notebook's SCENARIO), so that an instructor can change
 it in one cell: model, chip, price_key, training_utilisation, serving_utilisation,
-requests_per_day, tokens_per_request.
+requests_per_day, and the tokens of a request: input_tokens and output_tokens (or one
+tokens_per_request).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from course_lib.checks import (
     Wrong,
     as_number,
     call,
+    close,
     compare,
     task,
 )
@@ -36,10 +38,35 @@ def _training_usd(s: dict) -> float:
     return 6 * n * d * _usd_per_flop(s, s["training_utilisation"])
 
 
+def _tokens_per_request(s: dict) -> float:
+    if "tokens_per_request" in s:
+        return s["tokens_per_request"]
+    return s["input_tokens"] + s["output_tokens"]
+
+
 def _serving_usd_per_day(s: dict) -> float:
     n = references.value(f"{s['model']}.params")
-    tokens = s["requests_per_day"] * s["tokens_per_request"]
+    tokens = s["requests_per_day"] * _tokens_per_request(s)
     return 2 * n * tokens * _usd_per_flop(s, s["serving_utilisation"])
+
+
+ELECTRICITY = ("A few percent too large: did you add electricity? The price is a rental price "
+               "per accelerator-hour, power included; notebook 05's lifecycle model adds "
+               "electricity on top, these tasks do not.")
+OUTPUT_ONLY = ("Too small: did you count only the answer's tokens? The prompt's tokens go "
+               "through the model too (the prefill): every token of a request costs 2 N FLOPs.")
+COARSE_GRID = ("best_n: close, but more than 10% from the best size: is your grid fine "
+               "enough? Over 8 decades, 50 sizes are 1.46x apart, so the nearest can miss by "
+               "20%: search at least 1,000 sizes (the task uses 4,001).")
+
+
+def _with_electricity(expected: float, s: dict) -> list[tuple[float, str]]:
+    """The answers a learner gets by adding electricity to the rental price, for the chip's
+    own power and for a whole server's share of it (the two powers the course cites)."""
+    price, usd_per_kwh = references.value(s["price_key"]), references.value(
+        "price.electricity_usd_per_kwh")
+    watts = (references.value(f"{s['chip']}.power"), references.value("epoch2025.watts_per_gpu"))
+    return [(expected * (1 + w / 1000 * usd_per_kwh / price), ELECTRICITY) for w in watts]
 
 
 @task("Task 1 · The price of one training run")
@@ -49,7 +76,8 @@ def training_usd(answer, scenario: dict) -> str:
         (expected * scenario["training_utilisation"], "You left out the utilisation: the "
          "chip reaches only a fraction of its peak, so the run takes longer."),
         (expected / 3, NO_BACKWARD),
-        (expected * 3600, "Hours and seconds: the price is per hour, the peak per second.")])
+        (expected * 3600, "Hours and seconds: the price is per hour, the peak per second."),
+        *_with_electricity(expected, scenario)])
     return "paid once per model version."
 
 
@@ -57,12 +85,17 @@ def training_usd(answer, scenario: dict) -> str:
 def serving_usd_per_day(answer, scenario: dict) -> str:
     expected = _serving_usd_per_day(scenario)
     ratio = scenario["serving_utilisation"] / scenario["training_utilisation"]
-    compare(answer, expected, [
+    mistakes = [
         (expected * ratio, "You used the training utilisation: serving reaches far less."),
         (expected * scenario["serving_utilisation"], "You left out the serving utilisation."),
         (expected * 3, TRAINING_FACTOR),
         (expected / scenario["requests_per_day"], "That is one request: the task asks for a "
-                                                  "day of traffic.")])
+                                                  "day of traffic."),
+        *_with_electricity(expected, scenario)]
+    if "output_tokens" in scenario:
+        mistakes.append((expected * scenario["output_tokens"] / _tokens_per_request(scenario),
+                         OUTPUT_ONLY))
+    compare(answer, expected, mistakes)
     return "paid every day the model is served."
 
 
@@ -75,6 +108,11 @@ def crossover_day(answer, scenario: dict) -> str:
         (1 / expected, "Your ratio is upside down: divide the one-off training cost by the "
                        "serving cost per day.")])
     return "after that day, serving has cost more than training."
+
+
+COMPUTE_OPTIMAL = ("best_n: that is the compute-optimal size, which ignores serving: minimise "
+                   "total_flops, serving included.")
+WRONG_ORDER = "the two results are in the wrong order: return (training, serving)."
 
 
 def _cumulative(days: np.ndarray, run_usd: float, per_day: float, every: float):
@@ -97,8 +135,9 @@ def cumulative_spend(function) -> str:
     want_training, want_serving = _cumulative(days, run_usd, per_day, every)
     if np.allclose(serving, per_day):
         raise Wrong("serving: you returned the cost per day. " + PER_DAY)
-    if np.allclose(serving, want_serving, rtol=1e-6) and np.allclose(training, want_serving):
-        raise Wrong("the two results are in the wrong order: return (training, serving).")
+    if np.allclose(training, want_serving, rtol=1e-6) and np.allclose(serving, want_training,
+                                                                      rtol=1e-6):
+        raise Wrong(WRONG_ORDER)
     if not np.allclose(serving, want_serving, rtol=1e-6):
         raise Wrong("serving: cumulative serving spend at day t is what t days of traffic "
                     "cost.")
@@ -139,11 +178,13 @@ def inference_aware(function, best_n, target_loss: float, inference_tokens: floa
                                            "not 6 N."),
             (training_only / 3 + 2 * n * 1e12, NO_BACKWARD)],
             name=f"total_flops({n:g}, ...)")
-    choice = as_number(best_n, "best_n")
-    compare(choice, _best_n(target_loss, inference_tokens, fit), [
-        (_best_n(target_loss, 0, fit), "That is the compute-optimal size, which ignores "
-                                       "serving: minimise total_flops, serving included.")],
-            rel=0.1, name="best_n")
+    choice, best = as_number(best_n, "best_n"), _best_n(target_loss, inference_tokens, fit)
+    if not close(choice, best, 0.1):
+        if close(choice, _best_n(target_loss, 0, fit), 0.1):
+            raise Wrong(COMPUTE_OPTIMAL)
+        if max(choice / best, best / choice) < 1.5:
+            raise Wrong(COARSE_GRID)
+        compare(choice, best, rel=0.1, name="best_n")
     return "with heavy serving, the best model is smaller and trained on more tokens."
 
 

@@ -29,7 +29,8 @@ def weight_bytes(answer, model: str, precision: str) -> str:
     compare(answer, expected, [
         (expected * 8, BITS), (n, "That is 1 byte per weight (int8): use the precision asked "
                                   "for."),
-        (2 * n, "That is 16-bit weights: use the precision asked for.")])
+        (2 * n, "That is 16-bit weights: use the precision asked for."),
+        (4 * n, "That is 32-bit (fp32) weights, 4 bytes each: use the precision asked for.")])
     return "fewer bytes per weight: less memory, and less to read for every token."
 
 

@@ -14,6 +14,13 @@ from course_lib.checks import (
 )
 from course_lib.checks import summary as _summary
 
+# Datasheets print a second, doubled peak "with sparsity" (NVIDIA's H100 SXM: 1,979 dense-
+# equivalent TFLOP/s against 989 dense): the course uses dense peaks only.
+SPARSE_PEAK = ("Twice the expected value: did you use the datasheet's peak \"with sparsity\" "
+               "(for the H100 SXM, 1,979 TFLOP/s)? It counts work on 2:4-sparse matrices, half "
+               "of whose weights are zero; ordinary dense work gets the dense peak, half of it "
+               "(the one course_lib.references holds).")
+
 
 @task("Task 1 · The ridge point of a chip")
 def ridge_point(answer, chip: str) -> str:
@@ -21,7 +28,8 @@ def ridge_point(answer, chip: str) -> str:
     compare(answer, expected, [
         (1 / expected, "Upside down: the ridge point is FLOP/s divided by bytes/s, in FLOP "
                        "per byte."),
-        (expected / 8, BITS)])
+        (expected / 8, BITS),
+        (2 * expected, SPARSE_PEAK)])
     return "a step needs this many FLOPs per byte moved to keep the chip's arithmetic busy."
 
 
@@ -56,9 +64,13 @@ def decode_intensity(intensity, regime, batch_size: int, precision: str, chip: s
     require(regime, "decode_regime")
     want = roofline.regime(expected, references.value(f"{chip}.peak_flops"),
                            references.value(f"{chip}.bandwidth"))
-    if str(regime).strip().lower().replace(" ", "-") != want:
+    answer = str(regime).strip().lower().replace(" ", "-").replace("_", "-")
+    if answer not in (roofline.MEMORY_BOUND, roofline.COMPUTE_BOUND):
+        raise Wrong(f"decode_regime: answer 'memory-bound' or 'compute-bound', not {regime!r}.")
+    if answer != want:
         raise Wrong("decode_regime: compare your intensity with the chip's ridge point "
-                    "(task 1), and answer 'memory-bound' or 'compute-bound'.")
+                    "(task 1): below it a step waits for memory, at or above it for "
+                    "arithmetic.")
     return "the weights are read once per step whatever the batch: batching is the lever."
 
 
@@ -80,8 +92,9 @@ def phone_tokens_per_second(answer, model: str, device: str, precision: str) -> 
 def compute_bound_batch(function) -> str:
     # Made-up round inputs (weight bytes, FLOPs per token, KV bytes per token, context,
     # ridge point): two reach the ridge point at some batch size, one never does.
-    cases = ((14e9, 14e9, 100_000, 100, 250.0), (2e9, 2.2e9, 65_536, 4000, 150.0),
-             (1e9, 1e9, 16_384, 100, 300.0))
+    # The first case tells a forgotten context apart from a forgotten KV cache.
+    cases = ((1e9, 1e9, 1_000_000, 2, 200.0), (14e9, 14e9, 100_000, 100, 250.0),
+             (2e9, 2.2e9, 65_536, 4000, 150.0), (1e9, 1e9, 16_384, 100, 300.0))
     for weights, per_token, kv_per_token, context, ridge in cases:
         kv = kv_per_token * context
         expected = None if per_token <= ridge * kv else ridge * weights / (per_token - ridge * kv)
@@ -96,8 +109,11 @@ def compute_bound_batch(function) -> str:
         if got is None:
             raise Wrong(f"{where}: returned None, but a large enough batch does reach the "
                         "ridge point here.")
-        compare(got, expected, [(ridge * weights / per_token, "You left out the KV cache: each "
-                                 "sequence also reads its own keys and values every step.")],
+        compare(got, expected, [
+            (ridge * weights / per_token, "You left out the KV cache: each sequence also "
+                                          "reads its own keys and values every step."),
+            (ridge * weights / (per_token - ridge * kv_per_token), "Each sequence's cache "
+             "holds every token of its context: K is kv_bytes_per_token x context.")],
                 name=where)
     return "at long contexts the KV cache, not the weights, decides: no batch size helps."
 

@@ -1,4 +1,4 @@
-"""Notebook 10's explorer: model size, chips and link -> training vs inference scaling.
+"""Notebook 10's explorer: model size, chips, link and batch -> training vs inference scaling.
 
 Explorers layer. The numbers come from course_lib.scaleout (real_model_scaling), the figure
 from course_lib.figures.scaleout.plot_scaling, the controls from explorers.base.
@@ -16,6 +16,7 @@ from course_lib.formatting import fmt
 
 MEASURED = "measured"  # the link key of a bandwidth measured on this machine
 DEFAULT_LINK = "interconnect.infiniband_ndr_port"
+BATCHES = ("gpt3.batch_tokens", "llama31_405b.batch_tokens")  # the cited global batches
 
 
 def _links(measured_bandwidth: float | None) -> dict[str, tuple[str, float]]:
@@ -36,7 +37,7 @@ class ScaleOutExplorer(Explorer):
     """Training efficiency (all-reduce after the backward, or fully hidden) against chips,
     next to inference replicas, for a model size and a link between chips."""
 
-    figsize = (7.0, 3.6)
+    figsize = (9.0, 3.6)  # room for the legend beside the plot
 
     def __init__(self, params: float | None = None, measured_bandwidth: float | None = None):
         self.links = _links(measured_bandwidth)
@@ -48,20 +49,26 @@ class ScaleOutExplorer(Explorer):
             "link": dropdown("link (one way)",
                              tuple((label, key) for key, (label, _) in self.links.items()),
                              DEFAULT_LINK),
+            "batch": dropdown("global batch", tuple(
+                (f"{references.get(key).what.split(' training')[0]}: "
+                 f"{fmt(references.value(key))} tokens", key) for key in BATCHES), BATCHES[0]),
         })
 
     def draw(self, axes) -> str:
         """The efficiency curves on axes[0]; the readout: one step at the chosen chips."""
         params, chips = self.controls["params"].value, self.controls["chips"].value
         link = self.links[self.controls["link"].value][1]
+        batch = references.value(self.controls["batch"].value)
         every = np.asarray(scaleout.CHIP_COUNTS)
         plot_scaling(axes[0], {
-            "all-reduce after backward": scaleout.real_model_scaling(params, every, link),
-            "all-reduce fully hidden": scaleout.real_model_scaling(params, every, link,
-                                                                   overlap=True)},
+            "all-reduce after backward": scaleout.real_model_scaling(params, every, link,
+                                                                     batch_tokens=batch),
+            "all-reduce fully hidden": scaleout.real_model_scaling(
+                params, every, link, overlap=True, batch_tokens=batch)},
             mark_chips=chips)
-        here = scaleout.real_model_scaling(params, chips, link)
-        hidden = scaleout.real_model_scaling(params, chips, link, overlap=True)
+        here = scaleout.real_model_scaling(params, chips, link, batch_tokens=batch)
+        hidden = scaleout.real_model_scaling(params, chips, link, overlap=True,
+                                             batch_tokens=batch)
         return table_html([
             ("compute per step (per chip)", fmt(here["compute_s"], "s")),
             ("gradient all-reduce per step", fmt(here["allreduce_s"], "s")),
@@ -69,7 +76,7 @@ class ScaleOutExplorer(Explorer):
              f"{fmt(here['speedup'])}x to {fmt(hidden['speedup'])}x"),
             ("inference throughput over one replica",
              f"{chips:,}x, each request as fast as on one replica"),
-            ("assumed", f"global batch {fmt(references.value('gpt3.batch_tokens'))} tokens, "
+            ("assumed", f"global batch {fmt(batch)} tokens, "
                         f"H100 SXM at {references.value('llama31_405b.mfu'):.0%} utilisation, "
                         f"bf16 gradients, {scaleout.ASSUMED_LATENCY_S * 1e6:g} us per ring "
                         f"step"),

@@ -9,7 +9,7 @@ import ipywidgets as W
 from course_lib import references, scaling
 from course_lib.explorers.base import Explorer, dropdown, log_slider, table_html, wide
 from course_lib.figures.scaling import plot_inference_aware, plot_training_compute
-from course_lib.formatting import fmt
+from course_lib.formatting import fmt, usd
 
 CHIP_LABELS = (("NVIDIA H100 SXM", "h100_sxm"), ("NVIDIA A100 SXM 80GB", "a100_sxm_80gb"))
 CONTEXTS = tuple(2**k for k in range(7, 18))  # 128 to 131,072 tokens
@@ -49,9 +49,9 @@ class ScalingExplorer(Explorer):
              f"accelerators' memory)"),
             ("serving memory: bf16 weights + one sequence's KV cache",
              fmt(run.serving_memory_bytes / 1e9, "GB")),
-            (f"accelerator-days at {mfu:.0%} utilisation", fmt(run.accelerator_days)),
-            ("rental price (cited range)",
-             f"${fmt(run.usd_low)} to ${fmt(run.usd_high)}"),
+            (f"accelerator-days at {mfu:.0%} utilisation (the MFU Meta reported for Llama 3.1 "
+             "405B)", fmt(run.accelerator_days)),
+            ("rental price (cited range)", f"{usd(run.usd_low)} to {usd(run.usd_high)}"),
             ("predicted loss (2024 refit)", f"{run.chinchilla_loss:.3f} nats/token"),
         ])
 

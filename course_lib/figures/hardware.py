@@ -90,11 +90,33 @@ def plot_decode_throughput(ax: Axes, sweeps: Mapping[str, Sequence[MeasuredStep]
     ax.xaxis.set_minor_locator(NullLocator())
     log_axis(ax, "y", "tokens per second (log scale)")
     ax.set_xlabel("batch size (sequences decoded together, log scale)")
-    ax.set_title(f"Tokens/s grow with the batch until compute takes over ({ridge_model}: "
-                 f"batch {ridge_batch:.0f})" if ridge_batch else
-                 "Tokens/s grow with the batch; decode never reaches this machine's ridge")
+    ax.set_title(_throughput_finding(sweeps.get(ridge_model, ()), ridge_batch, ridge_model),
+                 fontsize=10)
     ax.legend(fontsize=8)
     return ax
+
+
+# Measured tokens/s that grow less than this past the ridge batch count as flattening.
+FLAT_GROWTH = 1.3
+
+
+def _throughput_finding(points: Sequence[MeasuredStep], ridge_batch: float | None,
+                        model: str) -> str:
+    """The throughput figure's title: where the bound flattens, and what the measured line
+    of `model` does past that batch."""
+    if not ridge_batch:
+        return "Tokens/s grow with the batch; decode never reaches this machine's ridge"
+    past = [(step.tokens, step.tokens / seconds) for step, seconds in points
+            if step.tokens >= ridge_batch]
+    bound = f"Bound flattens at batch {ridge_batch:.0f} ({model})"
+    if len(past) < 2:
+        return f"{bound}; no measured batch lies past it"
+    (first, rate_first), (last, rate_last) = past[0], past[-1]
+    growth = rate_last / rate_first
+    if growth < FLAT_GROWTH:
+        return (f"{bound}; the measured tokens/s flatten too ({growth:.1f}x from batch "
+                f"{first:g} to {last:g})")
+    return f"{bound}, yet measured tokens/s grow {growth:.1f}x from batch {first:g} to {last:g}"
 
 
 def _verb(kinds: list[str], one: str, many: str) -> str:
@@ -137,14 +159,18 @@ def plot_chip_rooflines(ax: Axes, chips: Sequence[str | devices.Device],
 
 
 def _mark_steps(ax: Axes, steps: Sequence[StepCost]) -> None:
-    """A vertical line per step, named along it; a name goes left of its line when the next
-    step is too close to leave room on the right."""
+    """A vertical line per step, named along it. When the next step is too close to leave
+    room, this name goes left of its line and the next one starts higher up, so that two
+    names never share a stretch of the axis."""
     ordered = sorted(steps, key=lambda step: step.intensity)
+    raised = False  # whether this step's name starts higher up (the one before was close)
     for step, after in zip(ordered, ordered[1:] + [None], strict=True):
         crowded = after is not None and after.intensity < step.intensity * 10**CROWDED_DECADES
         ax.axvline(step.intensity, color="grey", alpha=0.4, linewidth=1)
-        ax.text(step.intensity, 0.02, f" {step.name} ", rotation=90, fontsize=8, va="bottom",
-                ha="right" if crowded else "left", transform=ax.get_xaxis_transform())
+        ax.text(step.intensity, 0.5 if raised else 0.02, f" {step.name} ", rotation=90,
+                fontsize=8, va="bottom", ha="right" if crowded else "left",
+                transform=ax.get_xaxis_transform())
+        raised = crowded and not raised
 
 
 def plot_fit(ax: Axes, chip: str | devices.Device, params: float,

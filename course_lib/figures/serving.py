@@ -92,7 +92,9 @@ def plot_memory(ax: Axes, cost: ServingCost) -> Axes:
     ax.set_ylabel(f"memory of {cost.deployment.chips} x {cost.deployment.device.name} (GB)")
     ax.set_ylim(0, cost.deployment.memory / 1e9)
     ax.legend(fontsize=8, loc="upper right")
-    ax.set_title(f"{cost.batch} sequences; at most {cost.largest_batch} fit", fontsize=10)
+    kv, weights = (part / cost.deployment.memory for part in (cost.kv_bytes, cost.weight_bytes))
+    ax.set_title(f"{cost.batch} sequences (at most {cost.largest_batch}): KV caches "
+                 f"{kv:.0%} of memory, weights {weights:.0%}", fontsize=9)
     return ax
 
 
@@ -199,7 +201,6 @@ def plot_serving(ax: Axes, cost: ServingCost, curve: Mapping[str, np.ndarray],
     ax.text(0.42, 0.94, f"memory: weights {fmt(cost.weight_bytes / 1e9)} GB, KV "
             f"{fmt(cost.kv_bytes / 1e9)} GB, free {fmt(max(0.0, cost.free_bytes) / 1e9)} GB",
             transform=ax.transAxes, fontsize=8)
-    ax.set_title(f"{cost.model.name}: ${fmt(cost.usd_per_million_output)} per million output "
-                 f"tokens at {fmt(cost.tpot_s * 1e3)} ms/token ({cost.decode.regime})",
-                 fontsize=10)
+    ax.set_title(f"${fmt(cost.usd_per_million_output)} per million output tokens at "
+                 f"{fmt(cost.tpot_s * 1e3)} ms per token ({cost.decode.regime})", fontsize=10)
     return ax

@@ -51,7 +51,7 @@ def plot_step_times(axes: Sequence[Axes], times: StepTimes, cost: CostModel) -> 
                 label="cost model")
     decode.set_xlabel("batch (sequences in the decode step)")
     most = int(batches[-1])
-    decode.set_title(f"Decode: {most} sequences cost {cost.decode_s(most) / cost.decode_s(1):.1f}"
+    decode.set_title(f"Decode: {most} sequences cost {cost.decode_s(most) / cost.decode_s(1):.2f}"
                      f"x one")
     for ax in axes:
         ax.set_ylabel("milliseconds per step")
@@ -82,9 +82,11 @@ def plot_load_sweep(axes: Sequence[Axes], loads: Sequence[float],
     best = max(sweeps, key=lambda name: sweeps[name][-1].tokens_per_s)
     worst = min(sweeps, key=lambda name: sweeps[name][-1].tokens_per_s)
     gain = sweeps[best][-1].tokens_per_s / sweeps[worst][-1].tokens_per_s
-    ttft.set_title("Queues explode past capacity")
-    tpot.set_title("Each user's token rate")
-    throughput.set_title(f"{best}: {gain:.1f}x the tokens/s of {worst}")
+    waits = [runs[-1].ttft_p99_s for runs in sweeps.values()]
+    gaps = [r.tpot_p99_s * 1e3 for runs in sweeps.values() for r in runs]
+    ttft.set_title(f"Queues grow: p99 TTFT up to {fmt(max(waits))} s")
+    tpot.set_title(f"p99 TPOT from {fmt(min(gaps))} to {fmt(max(gaps))} ms")
+    throughput.set_title(f"{gain:.1f}x the tokens/s of {worst}")
     return axes
 
 
