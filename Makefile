@@ -45,8 +45,12 @@ $(TEST_STAMP): FORCE
 	@$(PYTHON) tools/bootstrap.py --test
 
 # COURSE_REQUIRE_BROWSER: the browser test may be skipped only where no Chromium is installed.
+# TEST_WORKERS processes share the tests a file at a time (pytest-xdist; a notebook's cells stay
+# together), each with one PyTorch thread: two keep a 2-core machine busy without oversubscribing.
+TEST_WORKERS ?= 2
 test: lint $(TEST_STAMP)
-	COURSE_FAST=1 COURSE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+	COURSE_FAST=1 COURSE_THREADS=1 COURSE_REQUIRE_BROWSER=1 \
+	  $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The round trip tests/test_nbgrader.py checks, with its marks printed (exercises/README.md).
 grade-demo: $(TEST_STAMP)

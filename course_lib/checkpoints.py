@@ -62,6 +62,7 @@ def save_checkpoint(
     are stored, so torch.load(weights_only=True) can read it safely.
     """
     path = check_path(path)
+    validate.whole("iter_num", iter_num, lowest=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
     payload = {

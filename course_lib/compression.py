@@ -26,6 +26,7 @@ from course_lib import flops, inference, runtime, training, validate
 from course_lib.data import TokenData
 from course_lib.model import TinyGPT
 from course_lib.quantize import QuantizedLinear, block_linears, check_model
+from course_lib.training_config import MAX_BATCH_SIZE
 
 
 @validate.checked
@@ -102,9 +103,11 @@ def validation_loss(model: TinyGPT, data: TokenData, batches: int | None = None,
     difference between two models is not sampling noise.
     """
     check_model(model)
-    batches = validate.whole("batches", runtime.pick(40, 6) if batches is None else batches)
+    batches = validate.whole("batches", runtime.pick(40, 6) if batches is None else batches,
+                             highest=training.MAX_EVAL_BATCHES)
+    validate.whole("batch_size", batch_size, highest=MAX_BATCH_SIZE)
     return training.mean_loss(model, data.val, batches, batch_size,
-                              torch.Generator().manual_seed(seed))
+                              torch.Generator().manual_seed(validate.seed("seed", seed)))
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,10 @@ def measure(name: str, model: TinyGPT, data: TokenData, *, new_tokens: int = 48,
 
 def comparison_table(measurements: list[Measurement]) -> str:
     """A Markdown table of measurements, the first row being the reference (the original)."""
+    validate.instance("measurements", measurements, (list, tuple))
+    if not measurements or not all(isinstance(m, Measurement) for m in measurements):
+        raise ValueError("measurements must be a non-empty list of Measurement (from measure), "
+                         f"got {measurements!r:.80}")
     reference = measurements[0]
     rows = [m.row(reference) for m in measurements]
     formats = {"size (MB)": "{:.2f}", "size vs original": "{:.2f}x",

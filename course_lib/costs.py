@@ -94,7 +94,6 @@ class Scenario:
     serving: serving_lifecycle.ServingPlan | None = None
 
     def __post_init__(self) -> None:
-        validate.instance("name", self.name, str)
         for field in ("n_params", "training_tokens", "horizon_days"):
             validate.positive(field, getattr(self, field))
         for field in ("retrains_per_year", "requests_per_day", "input_tokens", "output_tokens",
@@ -102,8 +101,9 @@ class Scenario:
             validate.positive(field, getattr(self, field), allow_zero=True)
         for field in ("training_utilisation", "inference_utilisation"):
             validate.positive(field, getattr(self, field), upper=1)
-        validate.instance("hardware", self.hardware, Hardware)
-        validate.instance("serving", self.serving, (serving_lifecycle.ServingPlan, type(None)))
+        for field, kinds in (("name", str), ("hardware", Hardware), ("sources", tuple),
+                             ("serving", (serving_lifecycle.ServingPlan, type(None)))):
+            validate.instance(field, getattr(self, field), kinds)
 
     def replace(self, **changes) -> Scenario:
         """A copy with some fields changed (validated again)."""
@@ -368,7 +368,7 @@ def tiny_model(n_params: float | None = None, laptop_flops: float | None = None,
     laptop = Hardware(
         name="laptop CPU",
         peak_flops=(v("preset_tiny.laptop_flops") if laptop_flops is None
-                    else validate.positive("laptop_flops (or None)", laptop_flops)),
+                    else validate.positive("laptop_flops (or None)", laptop_flops, lowest=1)),
         watts=v("preset_tiny.laptop_watts"),
         usd_per_hour=v("preset_tiny.laptop_usd_per_hour"),
     )

@@ -64,8 +64,13 @@ def attention_counter_check(batch_size: int = 2, n_head: int = 4, seq_len: int =
     the fused CPU kernel had no FLOP formula registered). TinyGPT writes attention out
     as matmuls so that its measured count needs no correction.
     """
+    shape = tuple(validate.whole(name, value, highest=4096) for name, value in (
+        ("batch_size", batch_size), ("n_head", n_head), ("seq_len", seq_len),
+        ("head_dim", head_dim)))
+    if batch_size * n_head * seq_len * max(seq_len, head_dim) > 10**8:  # 400 MB per tensor
+        raise ValueError("batch_size x n_head x seq_len x max(seq_len, head_dim) must be at "
+                         f"most 1e8 (the tensors this check allocates), got {shape}")
     generator = torch.Generator().manual_seed(0)
-    shape = (batch_size, n_head, seq_len, head_dim)
     q, k, v = (torch.randn(shape, generator=generator) for _ in range(3))
     mask = torch.ones(seq_len, seq_len, dtype=torch.bool).tril()
     counts = {"analytic": 4 * batch_size * n_head * seq_len * seq_len * head_dim}

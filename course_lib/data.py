@@ -268,8 +268,8 @@ class CharTokenizer:
         bad = [i for i in ids if isinstance(i, bool) or not isinstance(i, Integral)
                or not 0 <= i < self.vocab_size]
         if bad:
-            raise ValueError(f"ids must be whole numbers in [0, {self.vocab_size - 1}], got "
-                             f"{bad[:5]}")
+            raise ValueError(f"ids must be token ids, whole numbers in [0, "
+                             f"{self.vocab_size - 1}], got {bad[:5]}")
         return "".join(self.chars[i] for i in ids)
 
 
@@ -333,7 +333,7 @@ def get_batch(
     starts = torch.randint(len(tokens) - block_size, (batch_size,), generator=generator)
     x = torch.stack([tokens[i : i + block_size] for i in starts.tolist()])
     y = torch.stack([tokens[i + 1 : i + 1 + block_size] for i in starts.tolist()])
-    target = runtime.device() if device is None else device
+    target = runtime.device() if device is None else runtime.as_device("device", device)
     return x.to(target), y.to(target)
 
 

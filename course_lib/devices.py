@@ -79,7 +79,7 @@ def get(key: str | Device) -> Device:
     try:
         return DEVICES[key]
     except (KeyError, TypeError):
-        raise ValueError(f"key (a chip) must be one of {', '.join(DEVICES)}; got {key!r}") from None
+        raise ValueError(f"unknown chip key {key!r}; valid choices: {', '.join(DEVICES)}") from None
 
 
 @validate.checked

@@ -52,8 +52,12 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return alpha * temperature**2 * soft + (1 - alpha) * hard
 
 
+# Softening temperatures: far outside this the soft targets overflow or turn to NaN in float32.
+TEMPERATURES = (0.1, 100.0)
+
+
 def _check_distillation_settings(temperature, alpha) -> None:
-    validate.positive("temperature", temperature)
+    validate.positive("temperature", temperature, lowest=TEMPERATURES[0], upper=TEMPERATURES[1])
     validate.positive("alpha (the weight of the teacher's soft targets)", alpha,
                       allow_zero=True, upper=1)
 

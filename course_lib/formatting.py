@@ -18,10 +18,7 @@ def fmt(value: float, unit: str = "") -> str:
     """A number as a reader takes it in: '0.38', '4096', '1.5e4' (not 1.5e+04), '3e23 FLOP'.
 
     A NaN or an infinity is refused: a reader should never see one."""
-    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
-        raise TypeError(f"value must be a number, got {value!r:.60}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"value must be a finite number, got {value!r:.60}")
+    _check_number(value)
     if not isinstance(unit, str):
         raise TypeError(f"unit must be a str, got {unit!r:.60}")
     if value == 0:
@@ -38,9 +35,21 @@ def fmt(value: float, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+def _check_number(value: float, digits: int = 3) -> None:
+    """Refuse what no reader should see: a non-number, a NaN or an infinity (and digits
+    outside 1 to 17, the most a float holds)."""
+    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
+        raise TypeError(f"value must be a number, got {value!r:.60}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"value must be a finite number, got {value!r:.60}")
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 17:
+        raise ValueError(f"digits must be a whole number from 1 to 17, got {digits!r:.60}")
+
+
 def about(value: float, digits: int = 2) -> str:
     """A number rounded to `digits` significant figures, as prose writes it: 114,489 ->
     '110,000', 1,014 -> '1,000', 8.64 -> '8.6', 0.3456 -> '0.35', 3.8e25 -> '3.8e25'."""
+    _check_number(value, digits)
     if value == 0:
         return "0"
     rounded = float(f"{value:.{digits}g}")
@@ -53,6 +62,7 @@ def about(value: float, digits: int = 2) -> str:
 
 def usd(value: float, digits: int = 2) -> str:
     """US dollars to `digits` significant figures: '$860,000', '$46 million', '$1.2 billion'."""
+    _check_number(value, digits)
     sign = "-" if value < 0 else ""
     for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
         if abs(value) >= size:

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from course_lib import runtime, validate
+from course_lib.data import CharTokenizer
 from course_lib.flops import DECODE, MAX_NEW_TOKENS, PREFILL, context_steps, window_keep
 from course_lib.stats import Spread
 from course_lib.training_config import MAX_BATCH_SIZE
@@ -49,6 +50,7 @@ def check_request(vocab_size: int, block_size: int, max_new_tokens: int, tempera
                   top_k: int | None, context_keep: int | None, seed: int) -> int:
     """Raise a ValueError/TypeError naming the bad parameter; return the context_keep to use."""
     validate.whole("max_new_tokens", max_new_tokens, lowest=0, highest=MAX_NEW_TOKENS)
+    validate.whole("vocab_size", vocab_size)
     _check_sampling(temperature, top_k, vocab_size)
     validate.seed("seed", seed)
     return window_keep(block_size, context_keep)
@@ -96,9 +98,10 @@ def pick_next_token(logits: torch.Tensor, temperature: float, top_k: int | None,
         kth_largest = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth_largest, float("-inf"))
     # Subtracting the maximum first keeps a tiny temperature from overflowing to inf - inf; a
-    # temperature below the dtype's smallest normal number would divide by zero (NaN).
+    # temperature outside the dtype's normal numbers would become 0 or inf (then NaN).
+    finfo = torch.finfo(logits.dtype)
     scaled = ((logits - logits.max(dim=-1, keepdim=True).values)
-              / max(temperature, torch.finfo(logits.dtype).tiny))
+              / min(max(temperature, finfo.tiny), finfo.max))
     probabilities = torch.softmax(scaled, dim=-1)
     return torch.multinomial(probabilities, 1, generator=generator)[:, 0]
 
@@ -178,7 +181,7 @@ def generate_tokens(model: nn.Module, idx: torch.Tensor, max_new_tokens: int,
 
 
 @validate.checked
-def encode_prompt(tokenizer, prompt: str) -> list[int]:
+def encode_prompt(tokenizer: CharTokenizer, prompt: str) -> list[int]:
     """Token ids of `prompt`; a ValueError names characters the tokenizer has never seen."""
     if not isinstance(prompt, str):
         raise TypeError(f"a prompt must be a str, got {type(prompt).__name__}")
@@ -190,9 +193,10 @@ def encode_prompt(tokenizer, prompt: str) -> list[int]:
 
 
 @validate.checked
-def generate(model: nn.Module, tokenizer, prompt: str | Sequence[str], max_new_tokens: int,
-             temperature: float = 1.0, top_k: int | None = None, use_kv_cache: bool = True,
-             seed: int = 1337, context_keep: int | None = None) -> str | list[str]:
+def generate(model: nn.Module, tokenizer: CharTokenizer, prompt: str | Sequence[str],
+             max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+             use_kv_cache: bool = True, seed: int = 1337,
+             context_keep: int | None = None) -> str | list[str]:
     """Continue `prompt` (one str, or a list of str for a batch) by max_new_tokens characters.
 
     Returns the prompt followed by its continuation: a str for a str, a list for a list.

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from course_lib import validate
+from course_lib import runtime, validate
 from course_lib.shapes import ModelConfig
 from course_lib.training_config import MAX_BATCH_SIZE
 
@@ -43,6 +43,7 @@ class KVCache:
     def __init__(self, config: ModelConfig, batch_size: int, *, device=None, dtype=None):
         validate.instance("config", config, ModelConfig)
         validate.whole("batch_size", batch_size, highest=MAX_BATCH_SIZE)
+        device = None if device is None else runtime.as_device("device", device)
         shape = (batch_size, config.kv_heads, config.block_size, config.head_dim)
         self.config = config
         self.batch_size = batch_size

@@ -61,13 +61,27 @@ def every_notebook(root: Path = ROOT) -> list[Path]:
                   if ".ipynb_checkpoints" not in path.parts)
 
 
+def exercise_minutes(info: NotebookInfo) -> int | None:
+    """Minutes of the notebook's exercise set (exercises/ beside notebooks/), if it has one."""
+    path = info.path.parent.parent / "exercises" / info.path.name
+    return describe(path).minutes if path.exists() else None
+
+
 def roadmap_markdown(folder: Path = NOTEBOOKS_DIR) -> str:
-    """A Markdown table of the sequence with relative links, for display in a notebook."""
-    rows = ["| notebook | time | what you do |", "|---|---|---|"]
-    total = 0
+    """A Markdown table of the sequence with relative links, for display in a notebook: each
+    notebook's time, its exercise set's, and the two together."""
+    rows = ["| notebook | what you do | time | exercises | with exercises |",
+            "|---|---|---|---|---|"]
+    total = exercises = 0
     for info in course_notebooks(folder):
+        extra = exercise_minutes(info)
         total += info.minutes or 0
+        exercises += extra or 0
         time = f"{info.minutes} min" if info.minutes else "?"
-        rows.append(f"| [{info.title}]({info.path.name}) | {time} | {info.summary} |")
-    rows.append(f"| **Total** | **{total} min** | |")
+        both = f"{(info.minutes or 0) + (extra or 0)} min"
+        rows.append(f"| [{info.title}]({info.path.name}) | {info.summary} | {time} | "
+                    f"{f'{extra} min' if extra else '-'} | {both} |")
+    hours = round((total + exercises) / 30) / 2
+    rows.append(f"| **Total** | | **{total} min** | **{exercises} min** | "
+                f"**{total + exercises} min (about {hours:g} hour{'' if hours == 1 else 's'})** |")
     return "\n".join(rows)

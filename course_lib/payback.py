@@ -32,7 +32,12 @@ class Payback:
 
     def requests(self, metric: str = "usd") -> float:
         """Requests served by the student after which the extra training is repaid."""
-        return self.extra_training[metric] / self.saving_per_request(metric)
+        saving = self.saving_per_request(metric)
+        if saving <= 0:
+            raise ValueError(f"the student saves nothing per request in {metric} (its cost "
+                             f"per request rounds to the teacher's): it never pays back")
+        return validate.result("requests to pay back", self.extra_training[metric] / saving,
+                               metric=metric)
 
     def days(self, metric: str = "usd") -> float:
         """Days of traffic until payback (inf with no traffic)."""
@@ -53,6 +58,9 @@ def payback(teacher: costs.Scenario, student_params: float, distillation_tokens:
     """
     if not isinstance(teacher, costs.Scenario):
         raise TypeError(f"teacher must be a costs.Scenario, got {type(teacher).__name__}")
+    if teacher.input_tokens + teacher.output_tokens == 0:
+        raise ValueError("teacher: its requests hold no tokens (input_tokens + output_tokens "
+                         "= 0), so a student saves nothing per request and never pays back")
     if validate.positive("student_params", student_params) >= teacher.n_params:
         raise ValueError(f"student_params must be > 0 and smaller than the teacher's "
                          f"{fmt(teacher.n_params)} parameters, got {student_params!r}")

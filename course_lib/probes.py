@@ -21,6 +21,11 @@ from course_lib import runtime, validate
 # --- Compute: sustained matmul FLOP/s ----------------------------------------------------------
 
 DEFAULT_MATMUL_SIZES = (256, 512, 1024)
+# Limits that keep a typo from starting hours of work or asking for terabytes.
+MAX_MATRIX_SIZE = 16_384  # three float32 matrices of this size take 3 GB
+MAX_ROUND_SECONDS = 60.0
+MAX_REPEATS = 1000
+MAX_BUFFER_MEGABYTES = 16_384
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,13 @@ def measure_matmul_flops(
         sizes = runtime.pick(DEFAULT_MATMUL_SIZES, DEFAULT_MATMUL_SIZES[:-1])
     min_seconds = runtime.pick(0.2, 0.05) if min_seconds is None else min_seconds
     rounds = runtime.pick(3, 2) if rounds is None else rounds
+    validate.instance("sizes", sizes, (tuple, list))
     if not sizes:
         raise ValueError("sizes must name at least one matrix size")
     for n in sizes:
-        validate.whole("each of sizes", n)
-    validate.positive("min_seconds", min_seconds)
-    validate.whole("rounds", rounds)
+        validate.whole("each of sizes", n, highest=MAX_MATRIX_SIZE)
+    validate.positive("min_seconds", min_seconds, upper=MAX_ROUND_SECONDS)
+    validate.whole("rounds", rounds, highest=MAX_REPEATS)
     generator = torch.Generator().manual_seed(0)
     results = tuple(_best_matmul_rate(n, dtype, generator, rounds, min_seconds) for n in sizes)
     return MatmulMeasurement(tuple(sizes), results, torch.get_num_threads())
@@ -116,9 +122,9 @@ def measure_memory_bandwidth(megabytes: float = 256, repeats: int = 7,
     or the copy measures the cache instead of main memory. device="cuda" measures a GPU's
     memory (the clock waits for the GPU to finish each copy).
     """
-    validate.positive("megabytes", megabytes)
-    validate.whole("repeats", repeats)
-    where = torch.device(device)
+    validate.positive("megabytes", megabytes, upper=MAX_BUFFER_MEGABYTES)
+    validate.whole("repeats", repeats, highest=MAX_REPEATS)
+    where = runtime.as_device("device", device)
     count = max(1, int(megabytes * 1e6) // 4)  # float32 values
     source = torch.ones(count, device=where)  # not torch.rand: leave the random state alone
     destination = torch.empty_like(source)

@@ -100,6 +100,7 @@ class QuantizedLinear(nn.Module):
     """
 
     def __init__(self, linear: nn.Linear, bits: int = 8):
+        validate.instance("linear", linear, nn.Linear)
         super().__init__()
         _check_bits(bits)
         if bits == 4 and linear.in_features % 2:
@@ -180,10 +181,11 @@ def time_memory_bound_layers(size: int = 2048, layers: int = 8, repeats: int | N
     module's QuantizedLinear does: 1 byte stored, more moved); int8 read directly by
     PyTorch's int8 kernel (1 byte), left out where this PyTorch has none.
     """
-    validate.whole("size", size)
-    validate.whole("layers", layers)
-    repeats = validate.whole("repeats", runtime.pick(21, 5) if repeats is None else repeats)
-    generator = torch.Generator().manual_seed(seed)
+    validate.whole("size", size, highest=16_384)  # 16,384 x 16,384 float32: 1 GB a layer
+    validate.whole("layers", layers, highest=64)
+    repeats = validate.whole("repeats", runtime.pick(21, 5) if repeats is None else repeats,
+                             highest=1000)
+    generator = torch.Generator().manual_seed(validate.seed("seed", seed))
     weights = [torch.randn(size, size, generator=generator) / size**0.5 for _ in range(layers)]
     packed = [quantize_weight(w) for w in weights]
     ways = {

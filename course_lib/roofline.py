@@ -202,6 +202,8 @@ def longest_compute_bound_context(model: ModelShape, peak_flops: float, bandwidt
     which falls as the context grows: past this context no batch reaches the ridge point.
     None if even a one-token context never does; `longest` if it still does there.
     """
+    validate.whole("longest", longest)
+
     def reaches(context: int) -> bool:
         return decode_compute_bound_batch(model, context, peak_flops, bandwidth,
                                           precision) is not None
@@ -217,6 +219,7 @@ def longest_compute_bound_context(model: ModelShape, peak_flops: float, bandwidt
     return low
 
 
+@validate.checked
 def largest_batch_in_memory(model: ModelShape, context: int, memory_bytes: float,
                             precision: str = "bf16") -> int:
     """Most sequences of `context` tokens whose KV caches fit next to the weights (0 if the

@@ -177,6 +177,21 @@ def device():
     return torch.device(name)
 
 
+def as_device(name: str, value):
+    """`value` ('cpu', 'cuda', 'cuda:N' or a torch.device) as a torch.device; anything else
+    is a ValueError or TypeError naming the parameter, not PyTorch's list of 20 device types."""
+    torch = _torch()
+    if isinstance(value, torch.device):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got "
+                        f"{value!r:.60}")
+    kind, _, index = value.strip().lower().partition(":")
+    if kind not in {"cpu", "cuda"} or (index and (kind == "cpu" or not index.isdigit())):
+        raise ValueError(f"{name} must be 'cpu', 'cuda' or 'cuda:N', got {value!r:.60}")
+    return torch.device(value.strip().lower())
+
+
 def synchronize(where) -> None:
     """Wait for a GPU's queued work before reading the clock (GPU work is asynchronous);
     nothing to wait for on a CPU. `where` is a torch.device."""
@@ -184,6 +199,7 @@ def synchronize(where) -> None:
         _torch().cuda.synchronize(where)
 
 
+@validate.checked
 def describe_setup(settings: dict) -> str:
     """What `setup()` returned, as labelled lines a learner can read (not a raw dict)."""
     mode = ("fast mode (COURSE_FAST=1): long steps are shortened" if settings["fast_mode"]

@@ -81,6 +81,9 @@ def ring_allreduce_seconds(gradient_bytes: ArrayLike, chips: ArrayLike,
     bandwidth = validate.positive("link_bandwidth", link_bandwidth)
     latency = validate.positive("latency_s", latency_s, allow_zero=True)
     p = _check_chips(chips)
+    if size.ndim and p.ndim and size.shape != p.shape:
+        raise ValueError(f"gradient_bytes and chips must be one number and an array, or arrays "
+                         f"of the same shape; got shapes {size.shape} and {p.shape}")
     seconds = 2 * (p - 1) / p * size / bandwidth + 2 * (p - 1) * latency
     return _scalar_or_array(validate.result("all-reduce seconds", seconds, link_bandwidth=
                                             link_bandwidth, gradient_bytes=gradient_bytes))
@@ -105,6 +108,7 @@ def data_parallel_scaling(compute_s_one_chip: float, gradient_bytes: float, chip
     per second relative to one chip) and efficiency = speedup / chips (1 = perfect).
     """
     validate.positive("compute_s_one_chip", compute_s_one_chip)
+    validate.positive("gradient_bytes", gradient_bytes, allow_zero=True)
     p = _check_chips(chips)
     compute = compute_s_one_chip / p if fixed_global_batch else compute_s_one_chip * np.ones_like(p)
     allreduce = np.asarray(ring_allreduce_seconds(gradient_bytes, p, link_bandwidth, latency_s))
@@ -129,7 +133,10 @@ def replica_scaling(replicas: ArrayLike, tokens_per_s_one_replica: float,
     r = _check_chips(replicas, "replicas")
     validate.positive("tokens_per_s_one_replica", tokens_per_s_one_replica)
     validate.positive("latency_s_one_request", latency_s_one_request)
-    result = {"replicas": r, "tokens_per_s": r * tokens_per_s_one_replica,
+    throughput = validate.result("tokens per second", r * tokens_per_s_one_replica,
+                                 replicas=replicas,
+                                 tokens_per_s_one_replica=tokens_per_s_one_replica)
+    result = {"replicas": r, "tokens_per_s": throughput,
               "latency_s": latency_s_one_request * np.ones_like(r),
               "efficiency": np.ones_like(r)}
     if np.ndim(replicas) == 0:
@@ -184,15 +191,21 @@ def fit_allreduce(message_bytes: ArrayLike, seconds: ArrayLike, world_size: int)
 def fit_misses(message_bytes: ArrayLike, seconds: ArrayLike, world_size: int,
                fit: dict) -> np.ndarray:
     """Measured / fitted seconds for every measured all-reduce (1 = on the line)."""
-    predicted = ring_allreduce_seconds(message_bytes, world_size, fit["bandwidth"],
-                                       fit["latency_s"])
-    return np.asarray(seconds, float) / np.asarray(predicted, float)
+    x = validate.positive_array("message_bytes", message_bytes)
+    y = validate.positive_array("seconds", seconds)
+    if x.shape != y.shape:
+        raise ValueError(f"message_bytes and seconds must be equally long, got {x.size} and "
+                         f"{y.size}")
+    p = validate.whole("world_size", world_size, lowest=2, highest=max(CHIP_COUNTS))
+    predicted = ring_allreduce_seconds(x, p, fit["bandwidth"], fit["latency_s"])
+    return y / np.asarray(predicted, float)
 
 
 def worst_miss(ratios: ArrayLike) -> float:
     """The largest factor (>= 1) by which a measurement lies off the line, either way."""
     ratios = validate.positive_array("ratios", ratios)
-    return float(np.max(np.maximum(ratios, 1 / ratios)))
+    return float(validate.result("worst miss", np.max(np.maximum(ratios, 1 / ratios)),
+                                 ratios=ratios))
 
 
 # Training state per parameter with mixed precision and Adam (the ZeRO paper's accounting,
@@ -219,10 +232,12 @@ def training_state_bytes(params: float, chips: int = 1,
     if sharding not in SHARDED:
         raise ValueError(f"sharding must be one of {list(SHARDED)}, got {sharding!r}")
     split = SHARDED[sharding]
-    return params * sum(size / p if part in split else size
-                        for part, size in TRAINING_STATE_BYTES.items())
+    return validate.result("training state bytes", params * sum(
+        size / p if part in split else size for part, size in TRAINING_STATE_BYTES.items()),
+        params=params)
 
 
+@validate.checked
 def real_model_scaling(params: float, chips: ArrayLike, link_bandwidth: float, *,
                        latency_s: float = ASSUMED_LATENCY_S, overlap: bool = False,
                        batch_tokens: float | None = None) -> dict:

@@ -240,7 +240,7 @@ def model_shape(n_params: float) -> tuple[int, int]:
     """
     n = validate.positive("n_params", n_params)
     aspect = references.value("llama3_8b.d_model") / references.value("llama3_8b.n_layers")
-    d_model = (aspect * n / 12) ** (1 / 3)
+    d_model = (n / 12) ** (1 / 3) * aspect ** (1 / 3)  # in this order: no overflow
     return max(1, round(d_model / aspect)), max(1, round(d_model))
 
 

@@ -142,8 +142,8 @@ def laptop(peak_flops: float | None = None) -> devices.Device:
 def tiny_plan(n_params: float | None = None, laptop_flops: float | None = None) -> ServingPlan:
     """Your TinyGPT (nanoGPT's CPU shape) on your laptop, one request at a time, in fp32."""
     v = references.value
-    params = (v("preset_tiny.params") if n_params is None
-              else validate.positive("n_params", n_params, upper=1e16))
+    params = (v("preset_tiny.params") if n_params is None  # fp32 weights must fit the laptop
+              else validate.positive("n_params", n_params, upper=v("apple_m4.memory") / 4))
     if laptop_flops is not None:
         validate.positive("laptop_flops", laptop_flops)
     # The vocabulary does not enter serving: the parameter count is given.

@@ -77,6 +77,10 @@ class ModelShape:
     activation_bytes_per_token: float = 0.0
 
     def __post_init__(self) -> None:
+        validate.instance("name", self.name, str)
+        if not callable(self.forward_flops_per_token):
+            raise TypeError(f"forward_flops_per_token must be a function of the context, got "
+                            f"{self.forward_flops_per_token!r:.60}")
         validate.positive("params", self.params)
         validate.positive("kv_bytes_per_token", self.kv_bytes_per_token, allow_zero=True)
         validate.positive("activation_bytes_per_token", self.activation_bytes_per_token,

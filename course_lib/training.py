@@ -81,6 +81,7 @@ def mean_loss(model: TinyGPT, tokens: torch.Tensor, batches: int, batch_size: in
               generator: torch.Generator) -> float:
     """Mean cross-entropy (nats per token) over `batches` random windows of `tokens`, in eval
     mode (no dropout); the model's train/eval mode is restored afterwards."""
+    validate.whole("batches", batches, highest=MAX_EVAL_BATCHES)
     was_training = model.training
     model.eval()
     total = 0.0
@@ -90,6 +91,8 @@ def mean_loss(model: TinyGPT, tokens: torch.Tensor, batches: int, batch_size: in
     model.train(was_training)
     return total / batches
 
+
+MAX_EVAL_BATCHES = 100_000  # batches in one loss estimate: more would take hours
 
 LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -104,6 +107,8 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     data-parallel worker runs it on a DistributedDataParallel model, whose backward pass
     also averages the gradients of every worker. Shown whole in notebook 02.
     """
+    validate.positive("lr", lr)
+    validate.positive("grad_clip (0: no clipping)", grad_clip, allow_zero=True)
     for group in optimizer.param_groups:
         group["lr"] = lr
     loss = model(x, y)[1] if loss_fn is None else loss_fn(model, x, y)
@@ -136,7 +141,7 @@ def train(
     (course_lib.distill passes one that also asks a teacher). The validation loss is always
     the plain cross-entropy, so runs stay comparable.
     """
-    _check_train_inputs(model, data, config)
+    _check_train_inputs(model, data, config, resume, progress, on_evaluate, loss_fn)
     if checkpoint is not None:
         checkpoint = check_path(checkpoint)
     optimizer, generator, history, start = _start(model, data, config,
@@ -154,11 +159,7 @@ def train(
         lr = learning_rate_at(step, config)
         x, y = get_batch(data.train, config.batch_size, block, generator, model.device)
         loss_value = train_step(model, optimizer, x, y, lr, config.grad_clip, loss_fn)
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(
-                f"the training loss became {loss_value} at step {step}: learning_rate "
-                f"{config.learning_rate} is probably too high for this model"
-            )
+        _check_finite(loss_value, step, config)
         history.record_step(loss_value, lr, config.batch_size * block,
                             time.perf_counter() - began)
         bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
@@ -169,9 +170,22 @@ def train(
     return history
 
 
-def _check_train_inputs(model: TinyGPT, data: TokenData, config: TrainConfig) -> None:
+def _check_finite(loss_value: float, step: int, config: TrainConfig) -> None:
+    if not math.isfinite(loss_value):
+        raise FloatingPointError(
+            f"the training loss became {loss_value} at step {step}: learning_rate "
+            f"{config.learning_rate} is probably too high for this model"
+        )
+
+
+def _check_train_inputs(model: TinyGPT, data: TokenData, config: TrainConfig, resume: bool,
+                        progress: bool, on_evaluate, loss_fn) -> None:
     if not isinstance(model, TinyGPT):
         raise TypeError(f"model must be a TinyGPT, got {type(model).__name__}")
+    for name, value in (("on_evaluate", on_evaluate), ("loss_fn", loss_fn)):
+        validate.instance(name, value, (Callable, type(None)))
+    for name, value in (("resume", resume), ("progress", progress)):
+        validate.flag(name, value)
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     if not isinstance(data, TokenData):
@@ -228,6 +242,7 @@ def default_model_config(vocab_size: int) -> ModelConfig:
 def untrained_default_model(seed: int = 0) -> TinyGPT:
     """The default model's shape, sized for the default corpus, with fresh random weights
     (seeded): enough for measuring time and FLOPs, which do not depend on training."""
+    validate.seed("seed", seed)
     vocab_size = data_lib.load_default_data(block_size=ModelConfig.block_size).tokenizer.vocab_size
     torch.manual_seed(seed)
     return TinyGPT(default_model_config(vocab_size)).to(runtime.device())

@@ -6,6 +6,8 @@ Arithmetic layer (no torch): the same two functions serve a measurement on this 
 
 from __future__ import annotations
 
+import math
+
 from course_lib import validate
 
 
@@ -20,8 +22,8 @@ def model_flop_utilisation(achieved_flops_per_s: float, peak_flops_per_s: float)
 def accelerator_seconds(flops: float, peak_flops_per_s: float, utilisation: float) -> float:
     """Seconds one accelerator needs for `flops` FLOPs at `utilisation` of its peak (the
     inverse of model_flop_utilisation): flops / (peak x utilisation)."""
-    seconds = (validate.positive("flops", flops, allow_zero=True)
-               / (validate.positive("peak_flops_per_s", peak_flops_per_s)
-                  * validate.positive("utilisation", utilisation, upper=1)))
+    rate = (validate.positive("peak_flops_per_s", peak_flops_per_s)
+            * validate.positive("utilisation", utilisation, upper=1))
+    seconds = validate.positive("flops", flops, allow_zero=True) / rate if rate else math.inf
     return validate.result("seconds", seconds, flops=flops, peak_flops_per_s=peak_flops_per_s,
                            utilisation=utilisation)

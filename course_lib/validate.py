@@ -144,6 +144,8 @@ def _expected(annotation: str, namespace: dict) -> tuple[type, ...] | None:
         return None
     options = (typing.get_args(hint) if isinstance(hint, types.UnionType)
                or typing.get_origin(hint) is typing.Union else (hint,))
+    options = tuple(Callable if typing.get_origin(option) is Callable else option
+                    for option in options)  # a function: callable is all one can check
     if not all(isinstance(option, type) and not typing.get_args(option) for option in options) \
             or any(option in _NUMBERS or option is object for option in options):
         return None

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from matplotlib.colors import to_hex
 
 from course_lib import (
     compression,
@@ -235,6 +236,26 @@ def test_measure_and_the_comparison_table(model, tiny_data):
     assert len(lines) == 4 and lines[0].startswith("| model | size (MB) | size vs original")
     assert lines[2].split(" | ")[2] == "1.00x"
     assert lines[3].startswith("| int8 |")
+    assert original.ms_low <= original.ms_per_token <= original.ms_high
+    assert "| ms per token | ms range |" in lines[0]
+    assert f"| {original.ms_low:.2f} to {original.ms_high:.2f} |" in lines[2]
+
+
+def test_a_real_int8_kernel_is_timed_beside_float32_and_dequantization():
+    times = quantize.time_memory_bound_layers(size=64, layers=2, repeats=3)
+    assert list(times)[:3] == ["float32 weights (4 bytes each)", "bfloat16 weights (2 bytes each)",
+                               "int8 weights, dequantized to float32 first (QuantizedLinear)"]
+    for spread in times.values():
+        assert spread.repeats == 3 and 0 < spread.low <= spread.median <= spread.high
+    if hasattr(torch, "_weight_int8pack_mm"):
+        assert "int8 weights read by an int8 kernel (1 byte each)" in times
+
+
+def test_4_bit_rounding_zeroes_exactly_the_weights_below_half_a_step(model):
+    weights = [getattr(parent, name).weight for parent, name in quantize.block_linears(model)]
+    below = sum(int((w.abs() < w.abs().amax(dim=1, keepdim=True) / 14).sum()) for w in weights)
+    zeros = 1 - compression.nonzero_fraction(quantize.quantize(model, bits=4))
+    assert zeros == pytest.approx(below / sum(w.numel() for w in weights), abs=1e-9)
 
 
 def test_quality_vs_cost_figure_names_the_smallest_model_within_tolerance():
@@ -248,6 +269,29 @@ def test_quality_vs_cost_figure_names_the_smallest_model_within_tolerance():
     assert figure.get_suptitle() == ("Smallest model within 0.05 nats of the original: int8 "
                                      "(4.0x fewer bytes)")
     assert [ax.get_title() for ax in axes] == ["Quality against bytes", "Quality against speed"]
+
+
+def test_quality_vs_cost_gives_every_version_its_own_look_number_and_full_name():
+    names = [f"version {i} with a long, descriptive name" for i in range(12)]
+    measurements = [compression.Measurement(name, (i + 1) * 100_000, 0, 1, 1.0, 1.5 + i / 100,
+                                            1.0, 1.0, 0.9, 1.2) for i, name in enumerate(names)]
+    figure, axes = new_figure(width=10, height=6.4, ncols=2)
+    plot_quality_vs_cost(axes, measurements)
+    looks = {(to_hex(c.get_facecolor()[0]), str(c.get_paths()[0].vertices.round(3).tolist()))
+             for c in axes[0].collections}
+    assert len(looks) == len(measurements)  # no two points look alike
+    greys = {to_hex(c.get_facecolor()[0]) for c in axes[0].collections} & {
+        "#ababab", "#595959", "#898989", "#cfcfcf"}
+    assert not greys
+    assert [t.get_text() for t in axes[1].texts] == [str(i) for i in range(1, 12)]
+    legend = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert legend[0] == names[0] and legend[1] == f"1  {names[1]}"  # names in full
+    renderer = figure.canvas.get_renderer()
+    box = figure.legends[0].get_window_extent(renderer)
+    assert 0 <= box.x0 and box.x1 <= figure.bbox.width and box.y0 >= 0  # nothing cut off
+    for ax in axes:
+        assert not box.overlaps(ax.get_window_extent(renderer))
+    assert len(axes[1].containers) == len(measurements)  # a range bar per model
 
 
 # --- Distillation ---------------------------------------------------------------------------
@@ -324,8 +368,33 @@ def test_distillation_and_no_teacher_runs_start_equal_and_both_learn(tiny_data):
         assert history.val_loss[-1] < history.val_loss[0]
     assert result.gain == pytest.approx(result.alone_val_loss - result.distilled_val_loss)
     assert result.training_tokens == 30 * 8 * 16
+    assert result.matched is None and result.matched_gain is None
     ax = plot_distillation(new_figure()[1][0], result, teacher_val_loss=1.0)
     assert ax.get_title().startswith(result.outcome() + ": ")
+
+
+def test_the_compute_matched_student_trains_for_the_teachers_extra_flops(tiny_data):
+    teacher = tiny_model(tiny_data.tokenizer.vocab_size)
+    student_config = ModelConfig(vocab_size=tiny_data.tokenizer.vocab_size, n_layer=1,
+                                 n_head=2, n_embd=16, block_size=16)
+    config = training.TrainConfig(max_iters=6, eval_interval=3, eval_iters=1, batch_size=4,
+                                  warmup_iters=1)
+    per_step = distill.flops_per_step(teacher.config, student_config, 4)
+    assert per_step["alone"] == flops.train_flops_per_step(student_config, 4)
+    assert per_step["distilled"] == per_step["alone"] + flops.forward_flops(teacher.config, 16, 4)
+    steps = distill.compute_matched_steps(teacher.config, student_config, config)
+    assert steps == round(6 * per_step["distilled"] / per_step["alone"]) and steps > 6
+    result = distill.compare_distillation(teacher, student_config, tiny_data, config,
+                                          matched=True)
+    assert len(result.matched_history.step_loss) == steps
+    assert result.matched_gain == pytest.approx(result.matched_val_loss
+                                                - result.distilled_val_loss)
+    assert f"({steps} steps instead of 6)" in result.matched_verdict()
+    ax = plot_distillation(new_figure()[1][0], result, teacher_val_loss=1.0)
+    assert "alone with the same compute" in ax.get_title()
+    ends = [line.get_xdata()[-1] for line in ax.get_lines()[:3]]
+    assert ends[0] == pytest.approx(ends[2], rel=0.05)  # equal compute ends at the same x
+    assert ends[1] < ends[0]
 
 
 @pytest.mark.parametrize("distilled, alone, words", [
@@ -372,15 +441,17 @@ def test_payback_figure_states_the_payback_point_in_its_title():
                               f"({costs.format_days(result.days('flops'))} of traffic)")
 
 
-def test_payback_explorer_redraws_and_explains_impossible_settings():
+def test_payback_explorer_redraws_and_keeps_the_student_smaller_than_the_teacher():
     explorer = PaybackExplorer()
     assert "pays for itself after" in explorer.readout.value
     first = explorer.image.value
     explorer.controls["requests_per_day"].value = 1e3
     assert explorer.image.value != first and "years" in explorer.readout.value
     explorer.set(teacher_params=1e9, student_params=references.value("llama3_8b.params"))
-    assert "Cannot compute this" in explorer.readout.value
-    assert "student_params must be" in explorer.readout.value
+    assert explorer.controls["student_params"].value < 1e9  # the slider stops below it
+    assert "Cannot compute this" not in explorer.readout.value
+    with pytest.raises(ValueError, match="student_params must be smaller"):
+        PaybackExplorer(teacher_params=1e9, student_params=8e9)
 
 
 def test_payback_explorer_refuses_an_unknown_preset():

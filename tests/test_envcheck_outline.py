@@ -63,3 +63,13 @@ def test_roadmap_rows_stay_on_one_line_when_the_summary_wraps(tmp_path):
     rows = outline.roadmap_markdown(tmp_path).splitlines()
     assert all(row.startswith("|") and row.endswith("|") for row in rows), rows
     assert "You start here and go on there." in rows[2]
+
+
+def test_roadmap_adds_each_exercise_set_to_its_notebook(tmp_path):
+    for folder, minutes in (("notebooks", 30), ("exercises", 20)):
+        (tmp_path / folder).mkdir()
+        write(tmp_path / folder, "01_b.ipynb", f"# 01 · B\n\nYou do it.\n\n"
+              f"**Estimated time:** about {minutes} min.")
+    rows = outline.roadmap_markdown(tmp_path / "notebooks").splitlines()
+    assert rows[2].endswith("| 30 min | 20 min | 50 min |"), rows[2]
+    assert rows[-1].endswith("| **30 min** | **20 min** | **50 min (about 1 hour)** |"), rows[-1]

@@ -89,12 +89,17 @@ def test_batch_sweep_title_states_the_throughput_gain_and_the_slowdown():
 
 
 @pytest.mark.parametrize("preset", list(costs.presets()))
-def test_lifecycle_figure_leaves_room_for_its_legend(preset):
-    # The legend sits top left: without headroom it hides a flat training line (open_8b).
+def test_lifecycle_figure_shows_both_lines_and_no_legend_over_them(preset):
+    # A log axis, so that a training line 100x below inference stays readable (issue 16), and
+    # the lines named at their ends instead of a legend that could cover one of them.
     _, (ax,) = new_figure()
     cost_figures.plot_lifecycle(ax, costs.presets()[preset])
-    highest = max(line.get_ydata().max() for line in ax.get_lines() if len(line.get_ydata()) > 2)
-    assert ax.get_ylim()[1] >= 1.2 * highest
+    assert ax.get_yscale() == "log" and ax.get_legend() is None
+    drawn = [line.get_ydata() for line in ax.get_lines() if len(line.get_ydata()) > 2]
+    low, high = ax.get_ylim()
+    assert all(low < values.min() and values.max() * 1.2 <= high for values in drawn)
+    labels = {text.get_text() for text in ax.texts}
+    assert {"training (and retraining)", "inference"} <= labels
     day = costs.crossover_day(costs.presets()[preset])
     if day is not None:
         assert costs.format_days(day) in ax.get_title()

@@ -49,9 +49,12 @@ def test_readme_lists_the_notebook_with_its_estimated_time(info):
     row = next((line for line in readme.splitlines()
                 if f"(notebooks/{info.path.name})" in line), None)
     assert row, f"README.md has no row linking notebooks/{info.path.name}"
-    assert row.rstrip().endswith(f"| {info.minutes} min |"), (
-        f"README.md gives another time for {info.path.name} than its first cell "
-        f"({info.minutes} min): {row}")
+    cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+    extra = outline.exercise_minutes(info)
+    assert cells[2:] == [f"{info.minutes} min", f"{extra} min" if extra else "-",
+                         f"{info.minutes + (extra or 0)} min"], (
+        f"README.md gives other times for {info.path.name} than its first cell and its "
+        f"exercise set's ({info.minutes} min, {extra} min): {row}")
 
 
 @pytest.mark.parametrize("info", [info for info in outline.course_notebooks()

@@ -8,6 +8,7 @@ controls from explorers.base and the preset and metric labels from explorers.cos
 from __future__ import annotations
 
 import html
+import math
 
 from course_lib import costs, references
 from course_lib.explorers.base import Explorer, dropdown, log_slider, table_html
@@ -19,9 +20,13 @@ from course_lib.payback import Payback, payback
 
 class PaybackExplorer(Explorer):
     """Distil a student from a teacher: the extra training spend, the per-request saving,
-    and the traffic at which it pays back (costs as in notebook 05's presets)."""
+    and the traffic at which it pays back (costs as in notebook 05's presets).
+
+    The student must be smaller than its teacher: the student slider ends SMALLER_BY (in
+    powers of ten) below the teacher, and moves down with it, so no position is invalid."""
 
     figsize = (7.0, 3.6)
+    SMALLER_BY = 0.1  # the largest student is 10**-0.1 = 79% of the teacher
 
     def __init__(self, preset: str = "open_8b", teacher_params: float | None = None,
                  student_params: float | None = None, distillation_tokens: float | None = None):
@@ -29,14 +34,17 @@ class PaybackExplorer(Explorer):
         preset_control = dropdown("costs as in", PRESET_LABELS, preset)
         s = self._presets[preset]
         v = references.value
+        teacher = log_slider("teacher parameters", v("llama3_70b.params")
+                             if teacher_params is None else teacher_params, 5, 12.5)
+        student = v("llama32_1b.params") if student_params is None else student_params
+        if student >= teacher.value:
+            raise ValueError(f"student_params must be smaller than teacher_params "
+                             f"({fmt(teacher.value)}), got {student!r}")
         super().__init__({
             "preset": preset_control,
-            "teacher_params": log_slider(
-                "teacher parameters", v("llama3_70b.params") if teacher_params is None
-                else teacher_params, 5, 12.5),
-            "student_params": log_slider(
-                "student parameters", v("llama32_1b.params") if student_params is None
-                else student_params, 4, 12),
+            "teacher_params": teacher,
+            "student_params": log_slider("student parameters", student, 4,
+                                         math.log10(teacher.value) - self.SMALLER_BY),
             "tokens": log_slider(
                 "distillation tokens", v("llama32_1b.training_tokens")
                 if distillation_tokens is None else distillation_tokens, 6, 14),
@@ -44,6 +52,21 @@ class PaybackExplorer(Explorer):
             "output_tokens": log_slider("answer tokens/request", s.output_tokens, 0, 5),
             "metric": dropdown("measure in", METRIC_LABELS, "usd"),
         })
+
+    def _on_change(self, change) -> None:
+        if change["owner"] is self.controls["teacher_params"]:
+            self._cap_student(change["new"])
+        super()._on_change(change)
+
+    def _cap_student(self, teacher: float) -> None:
+        """End the student slider below the teacher (ipywidgets moves its value down too)."""
+        student = self.controls["student_params"]
+        top = max(student.min, math.log10(teacher) - self.SMALLER_BY)
+        holding, self._holding = self._holding, True  # one redraw, by the caller
+        try:
+            student.max = top
+        finally:
+            self._holding = holding
 
     def result(self) -> Payback:
         """The Payback the controls describe."""

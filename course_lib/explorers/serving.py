@@ -24,6 +24,7 @@ from course_lib.serving import (
 )
 from course_lib.serving_cost import (
     BelowFloor,
+    DoesNotFit,
     ServingCost,
     cheapest_batch,
     decode_curve,
@@ -103,7 +104,12 @@ class ServingExplorer(Explorer):
                 f"{costs.describe_crossover(base)} (assumed {base.inference_utilisation:.0%})")
 
     def draw(self, axes) -> str:
-        cost, note = self.cost()
+        try:
+            cost, note = self.cost()
+        except DoesNotFit as error:  # an answer, not a failure: say what would fit instead
+            axes[0].set_title("The model does not fit on this replica")
+            axes[0].set_axis_off()
+            return f"<p><b>{html.escape(str(error))}</b></p>"
         curve = decode_curve(cost.model, cost.deployment, cost.workload)
         target = (self.controls["tpot_ms"].value / 1e3
                   if self.controls["choose"].value == "target" else None)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # annotations only: the payback widget need not load torch
 # look alike), told apart further by the marker shape; the original is a black star.
 POINT_COLOURS = (0, 1, 4, 5, 7, 8)
 POINT_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+LABEL_OFFSETS = ((4, 3), (4, -10), (-10, 3), (-10, -10))  # points: a number's corner
 LEGEND_ROW_INCHES = 0.2  # height of one legend row below the panels
 AXIS_LABELS_INCHES = 0.75  # room under the panels for the tick and axis labels
 
@@ -60,9 +61,9 @@ def plot_quality_vs_cost(axes: list[Axes], measurements: Sequence[Measurement],
         label = m.name if i == 0 else f"{i}  {m.name}"
         for ax, x in ((size_axes, m.model_bytes / 1e6), (time_axes, m.ms_per_token)):
             point = ax.scatter([x], [m.val_loss], zorder=3, label=label, **style)
-            if i:
-                ax.annotate(str(i), (x, m.val_loss), xytext=(4, 3), textcoords="offset points",
-                            fontsize=8)
+            if i:  # numbers of neighbouring points go to different corners
+                ax.annotate(str(i), (x, m.val_loss), textcoords="offset points", fontsize=8,
+                            xytext=LABEL_OFFSETS[(i - 1) % len(LABEL_OFFSETS)])
         if m.ms_low is not None:
             time_axes.errorbar([m.ms_per_token], [m.val_loss], fmt="none", lw=1,
                                color=style["color"], xerr=[[m.ms_per_token - m.ms_low],
@@ -74,7 +75,7 @@ def plot_quality_vs_cost(axes: list[Axes], measurements: Sequence[Measurement],
         ax.set_ylabel("validation loss (nats per character)")
         ax.grid(alpha=0.3)
     log_axis(size_axes, "x", "model size (MB, log scale)", subs=(1.0, 2.0, 5.0))
-    time_axes.set_xlabel("time per generated token (ms, batch 1; bars: fastest to slowest)")
+    time_axes.set_xlabel("ms per generated token, batch 1 (bar: range of repeats)")
     size_axes.set_title("Quality against bytes", fontsize=10)
     time_axes.set_title("Quality against speed", fontsize=10)
     _legend_below(figure, handles + [line])
@@ -113,14 +114,15 @@ def plot_distillation(ax: Axes, result: DistillationResult, teacher_val_loss: fl
     passes included), so that runs of equal cost end at the same place; else steps.
     """
     palette = colors()
-    runs = [(result.distilled_history, "with the teacher", palette[0], "distilled"),
-            (result.alone_history, "data alone, same steps", palette[1], "alone")]
-    if result.matched_history is not None:
-        runs.append((result.matched_history, "data alone, same compute", palette[5], "alone"))
-    for history, label, color, kind in runs:
+    runs = [(result.distilled_history, "with the teacher", palette[0], "o-", "distilled"),
+            (result.alone_history, "data alone, same steps", palette[1], "s-", "alone")]
+    if result.matched_history is not None:  # dashed, under the same-steps run it begins as
+        runs.append((result.matched_history, "data alone, same compute", palette[3], "^--",
+                     "alone"))
+    for order, (history, label, color, style, kind) in enumerate(runs):
         per_step = 1 if result.step_flops is None else result.step_flops[kind]
-        ax.plot(np.asarray(history.eval_iters) * per_step, history.val_loss, "o-", ms=4,
-                color=color, label=label)
+        ax.plot(np.asarray(history.eval_iters) * per_step, history.val_loss, style, ms=4,
+                color=color, label=label, zorder=3 - order)
     ax.axhline(teacher_val_loss, color="0.4", ls=":", label="teacher")
     if result.step_flops is None:
         ax.set_xlabel("training step")
@@ -131,7 +133,7 @@ def plot_distillation(ax: Axes, result: DistillationResult, teacher_val_loss: fl
     matched = ("" if result.matched_val_loss is None else
                f", {result.matched_val_loss:.3f} alone with the same compute")
     ax.set_title(f"{result.outcome()}: {result.distilled_val_loss:.3f} nats with the "
-                 f"teacher, {result.alone_val_loss:.3f} alone{matched}", fontsize=9)
+                 f"teacher, {result.alone_val_loss:.3f} alone (same steps){matched}", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return ax
