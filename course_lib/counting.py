@@ -64,7 +64,7 @@ def attention_counter_check(batch_size: int = 2, n_head: int = 4, seq_len: int =
     the fused CPU kernel had no FLOP formula registered). TinyGPT writes attention out
     as matmuls so that its measured count needs no correction.
     """
-    shape = tuple(validate.whole(name, value, highest=4096) for name, value in (
+    shape = tuple(validate.whole(name, value, highest=2**12) for name, value in (
         ("batch_size", batch_size), ("n_head", n_head), ("seq_len", seq_len),
         ("head_dim", head_dim)))
     if batch_size * n_head * seq_len * max(seq_len, head_dim) > 10**8:  # 400 MB per tensor

@@ -244,12 +244,12 @@ def real_model_scaling(params: float, chips: ArrayLike, link_bandwidth: float, *
     """data_parallel_scaling for a model of `params` parameters trained on H100 SXMs.
 
     Assumptions, all cited or stated: global batch = `batch_tokens` (default GPT-3's
-    batch), the H100 SXM's dense BF16 peak at Llama 3 405B's utilisation, bf16 gradients,
-    pure data parallelism (every chip holds the whole model, which a big model would not
-    fit: real runs also split the model, so each chip all-reduces only its share of the
-    gradients). The compute of one chip is 6 N D FLOPs of the global batch at that
-    utilisation; a larger batch gives every chip more compute to set against the same
-    all-reduce.
+    batch), the H100 SXM's dense BF16 peak at the utilisation Meta reported for Llama 3
+    405B's main pre-training stage, bf16 gradients, pure data parallelism (every chip
+    holds the whole model, which a big model would not fit: real runs also split the
+    model, so each chip all-reduces only its share of the gradients). The compute of one
+    chip is 6 N D FLOPs of the global batch at that utilisation; a larger batch gives every
+    chip more compute to set against the same all-reduce.
     """
     validate.positive("params", params)
     batch = references.value("gpt3.batch_tokens") if batch_tokens is None \

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -47,7 +47,10 @@ from course_lib.traffic import (
     littles_law,
 )
 
+MAX_SLOTS = 2**16  # sequences one server may hold at once: far more than any real one
 
+
+@runtime_checkable  # so that run can tell an engine from a wrong argument
 class Engine(Protocol):
     """What the loop needs from whatever runs the model: a clock, and two kinds of step."""
 
@@ -74,6 +77,12 @@ class Policy:
     refill: bool
     batch_wait_s: float = 0.0  # static only: longest wait of the oldest request for a batch
 
+    def __post_init__(self) -> None:
+        validate.instance("name", self.name, str)
+        validate.whole("max_batch", self.max_batch, highest=MAX_SLOTS)
+        validate.flag("refill", self.refill)
+        validate.positive("batch_wait_s", self.batch_wait_s, allow_zero=True)
+
 
 def one_at_a_time() -> Policy:
     return Policy("one at a time", 1, refill=True)
@@ -81,13 +90,13 @@ def one_at_a_time() -> Policy:
 
 def static_batching(batch_size: int, wait_s: float) -> Policy:
     """Batches of batch_size (fewer if the oldest request has waited wait_s), run to the end."""
-    batch = validate.whole("batch_size", batch_size)
+    batch = validate.whole("batch_size", batch_size, highest=MAX_SLOTS)
     return Policy(f"static batching ({batch})", batch, refill=False,
                   batch_wait_s=validate.positive("wait_s", wait_s, allow_zero=True))
 
 
 def continuous_batching(max_batch: int) -> Policy:
-    batch = validate.whole("max_batch", max_batch)
+    batch = validate.whole("max_batch", max_batch, highest=MAX_SLOTS)
     return Policy(f"continuous batching ({batch})", batch, refill=True)
 
 
@@ -117,6 +126,14 @@ def _percentiles(values: list[float]) -> tuple[float, float]:
         return float("nan"), float("nan")
     p50, p99 = np.percentile(values, [50, 99])
     return float(p50), float(p99)
+
+
+def _per_second(count: int, duration_s: float) -> float:
+    """count / duration_s; 0 for nothing served, even by a run that took no time (its only
+    requests refused on arrival), NaN for something served in no time."""
+    if count == 0:
+        return 0.0
+    return count / duration_s if duration_s > 0 else float("nan")
 
 
 @dataclass
@@ -161,7 +178,7 @@ class ServingRun:
         duration = self.duration_s if arrived_after_s <= 0 else self.end_s - arrived_after_s
         return RunSummary(
             self.policy.name, len(done), self.count(REJECTED), self.count(CUT_OFF),
-            duration, tokens / duration, len(done) / duration,
+            duration, _per_second(tokens, duration), _per_second(len(done), duration),
             float(np.mean(self.batch_sizes)) if self.batch_sizes else 0.0,
             *_percentiles([r.ttft_s for r in done]), *_percentiles(tpot),
             *_percentiles([r.latency_s for r in done]))
@@ -177,6 +194,10 @@ class ServingRun:
 
 def refusal(request: Request, context: int, queued: int, queue_limit: int) -> str:
     """Why a request arriving now is refused, or "" if it may join the queue."""
+    validate.instance("request", request, Request)
+    validate.whole("context", context)
+    validate.whole("queued", queued, lowest=0)
+    validate.whole("queue_limit", queue_limit, lowest=0)
     if request.prompt_tokens < 1:
         return "an empty prompt: the model needs at least one token to continue"
     if request.output_tokens < 1:
@@ -189,6 +210,7 @@ def refusal(request: Request, context: int, queued: int, queue_limit: int) -> st
     return ""
 
 
+@validate.checked
 def run(requests: Sequence[Request], engine: Engine, policy: Policy, *,
         queue_limit: int = 256, time_bound_s: float = 60.0) -> ServingRun:
     """Serve `requests` on `engine` under `policy`; stop when all are done or at time_bound_s.
@@ -200,6 +222,7 @@ def run(requests: Sequence[Request], engine: Engine, policy: Policy, *,
     """
     validate.whole("queue_limit", queue_limit, lowest=0)
     validate.positive("time_bound_s", time_bound_s)
+    requests = validate.items("requests", requests, Request, allow_empty=True)
     records = [RequestRecord(r) for r in sorted(requests, key=lambda r: (r.arrival_s, r.id))]
     arriving = deque(records)  # not arrived yet, in order of arrival
     queue: deque[RequestRecord] = deque()  # arrived, waiting for a slot
@@ -230,7 +253,7 @@ def run(requests: Sequence[Request], engine: Engine, policy: Policy, *,
             result.decode_seconds.append(now - began)
         for slot in [slot for slot, record in active.items() if record.status == SERVED]:
             del active[slot]  # retire: the slot is free again
-        if not admitted and not decoding:
+        if not admitted and not decoding and (arriving or queue):  # else the run is over
             engine.wait_until(_next_event(policy, arriving, queue, time_bound_s))
     result.end_s = engine.now()
     _cut_off(records, time_bound_s)

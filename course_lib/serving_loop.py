@@ -34,12 +34,15 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from course_lib import validate
+from course_lib import inference, validate
 from course_lib.model import CausalSelfAttention, KVCache, TinyGPT
 from course_lib.scheduler import Policy, ServingRun, run
 from course_lib.serving_sim import CostModel, fit_cost_model
 from course_lib.stats import Spread
 from course_lib.traffic import Request
+from course_lib.training_config import MAX_BATCH_SIZE
+
+TORCH_INT_LIMIT = 2**63 - 1  # token ids and generator seeds are 64-bit integers in torch
 
 
 class SlotCache:
@@ -125,8 +128,22 @@ def decode_step(model: TinyGPT, cache: SlotCache, slots: torch.Tensor,
 
 def random_prompt(request: Request, vocab_size: int, seed: int = 0) -> torch.Tensor:
     """Random token ids (1, prompt_tokens) for `request`, the same for the same seed and id."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + request.id)
+    validate.instance("request", request, Request)
+    validate.whole("vocab_size", vocab_size, highest=TORCH_INT_LIMIT)
+    # the modulo keeps a huge request id within manual_seed's range; smaller ones are unchanged
+    mixed = (validate.seed("seed", seed) * 1_000_003 + request.id) % TORCH_INT_LIMIT
+    generator = torch.Generator().manual_seed(mixed)
     return torch.randint(vocab_size, (1, request.prompt_tokens), generator=generator)
+
+
+def _prompts(prompts: Mapping[int, torch.Tensor] | None) -> dict[int, torch.Tensor]:
+    """The prompts given by request id, each a tensor of token ids of shape (1, tokens)."""
+    validate.instance("prompts", prompts, (Mapping, type(None)), " (request id -> token ids)")
+    for key, ids in (prompts or {}).items():
+        if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.shape[0] != 1:
+            raise ValueError(f"prompts[{key!r}] must be a tensor of token ids of shape (1, "
+                             f"tokens), got {ids!r:.60}")
+    return dict(prompts or {})
 
 
 class TinyGPTEngine:
@@ -137,14 +154,15 @@ class TinyGPTEngine:
                  prompts: Mapping[int, torch.Tensor] | None = None, seed: int = 0):
         if not isinstance(model, TinyGPT):
             raise TypeError(f"model must be a TinyGPT, got {type(model).__name__}")
+        self.slots = validate.whole("slots", slots, highest=MAX_BATCH_SIZE)
+        self.prompts = _prompts(prompts)
+        self.seed = validate.seed("seed", seed)
         self.model = model.eval()
-        self.slots = validate.whole("slots", slots)
         self.context = model.config.block_size
         self.cache = SlotCache(model, slots)
         self.next_token = torch.zeros(slots, dtype=torch.long, device=model.device)
         self.owner: dict[int, int] = {}  # slot -> request id
         self.outputs: dict[int, list[int]] = {}
-        self.prompts, self.seed = prompts or {}, seed
         self._start = time.perf_counter()
 
     def now(self) -> float:
@@ -157,6 +175,9 @@ class TinyGPTEngine:
         ids = self.prompts.get(request.id)
         if ids is None:
             ids = random_prompt(request, self.model.config.vocab_size, self.seed)
+        elif ids.shape[1] != request.prompt_tokens:  # the loop fits requests to the context
+            raise ValueError(f"prompts[{request.id}] holds {ids.shape[1]} tokens, but request "
+                             f"{request.id} has prompt_tokens={request.prompt_tokens}")
         return ids.to(self.model.device)
 
     def prefill(self, slots: Sequence[int], requests: Sequence[Request]) -> None:
@@ -183,6 +204,7 @@ class TinyGPTEngine:
         self._start = time.perf_counter()
 
 
+@validate.checked
 def serve(model: TinyGPT, requests: Sequence[Request], policy: Policy, *,
           queue_limit: int = 256, time_bound_s: float = 60.0,
           prompts: Mapping[int, torch.Tensor] | None = None, seed: int = 0) -> ServingRun:
@@ -229,6 +251,18 @@ def _timed(step) -> float:
     return time.perf_counter() - start
 
 
+def _check_prefills(prefills: Sequence[tuple[int, int]], room: int) -> None:
+    """Each of `prefills` must be a pair (prompts, tokens per prompt) of whole numbers, the
+    tokens within the model's context (`room`)."""
+    for i, pair in enumerate(validate.items("prefills", prefills, (tuple, list))):
+        if len(pair) != 2:
+            raise ValueError(f"prefills[{i}] must be a pair (prompts, tokens per prompt), got "
+                             f"{pair!r:.60}")
+        validate.whole(f"prefills[{i}][0] (prompts)", pair[0], highest=MAX_BATCH_SIZE)
+        validate.whole(f"prefills[{i}][1] (tokens per prompt)", pair[1], highest=room)
+
+
+@validate.checked
 def measure_step_times(model: TinyGPT, prefills: Sequence[tuple[int, int]],
                        batch_sizes: Sequence[int], *, context: int = 16,
                        repeats: int = 30) -> StepTimes:
@@ -236,8 +270,13 @@ def measure_step_times(model: TinyGPT, prefills: Sequence[tuple[int, int]],
     and its decode step at each batch size (every row `context` tokens in). Sizes are
     interleaved so that a slow spell of a busy machine falls on all of them alike. The
     inputs of serving_sim's cost model."""
-    validate.whole("repeats", repeats)
-    slots = max([*batch_sizes, *(n for n, _ in prefills)])
+    validate.whole("repeats", repeats, highest=inference.MAX_REPEATS)
+    room = model.config.block_size
+    sizes = [validate.whole(f"batch_sizes[{i}]", batch, highest=MAX_BATCH_SIZE)
+             for i, batch in enumerate(validate.items("batch_sizes", batch_sizes))]
+    _check_prefills(prefills, room)
+    validate.whole("context (tokens before each decode step)", context, highest=room - 1)
+    slots = max([*sizes, *(n for n, _ in prefills)])
     engine = TinyGPTEngine(model, slots)
     engine.warm_up()
     engine.prefill(range(slots), [Request(s, 0.0, context, 1) for s in range(slots)])
@@ -245,7 +284,6 @@ def measure_step_times(model: TinyGPT, prefills: Sequence[tuple[int, int]],
     decodes: dict[int, list[float]] = {b: [] for b in batch_sizes}
     for _ in range(repeats):
         for n, tokens in prefills:
-            validate.whole("prompt tokens", tokens, highest=engine.context)
             requests = [Request(s, 0.0, tokens, 1) for s in range(n)]
             passes[n * tokens].append(_timed(lambda r=requests: engine.prefill(range(len(r)),
                                                                                r)))

@@ -37,6 +37,8 @@ from course_lib.shapes import ModelConfig
 from course_lib.stats import Spread
 from course_lib.training_config import TrainConfig
 
+MAX_DRAFT_STEPS = 100_000  # distillation steps for a draft: more would take many hours
+
 
 @dataclass(frozen=True)
 class SpeculativeResult:
@@ -123,6 +125,7 @@ def speculative_generate(target: TinyGPT, draft: TinyGPT, prompt: torch.Tensor,
     return SpeculativeResult(out, k, rounds, proposed, accepted, trials)
 
 
+@validate.checked
 def draft_config(target: ModelConfig) -> ModelConfig:
     """The course's draft: one layer, half the width, same tokens and context as the target."""
     return ModelConfig(vocab_size=target.vocab_size, n_layer=1, n_head=target.n_head,
@@ -130,9 +133,11 @@ def draft_config(target: ModelConfig) -> ModelConfig:
                        block_size=target.block_size)
 
 
+@validate.checked
 def train_draft(target: TinyGPT, data: TokenData, steps: int, *, seed: int = 0) -> TinyGPT:
     """A draft_config() TinyGPT distilled from `target` for `steps` steps (course_lib.distill)."""
-    validate.whole("steps", steps)
+    validate.whole("steps", steps, highest=MAX_DRAFT_STEPS)
+    validate.seed("seed", seed)
     torch.manual_seed(seed)
     draft = TinyGPT(draft_config(target.config)).to(target.device)
     config = TrainConfig(max_iters=steps, eval_interval=steps, eval_iters=2,
@@ -167,6 +172,8 @@ def time_speculative(target: TinyGPT, draft: TinyGPT, prompts: Sequence[torch.Te
     """Each prompt (1, tokens) served plainly and with each k in turn (interleaved, so a busy
     spell of the machine hits all alike); one SpeculativeTiming per k. The plain run is
     course_lib.inference's greedy loop with the KV cache."""
+    validate.items("prompts", prompts, torch.Tensor)
+    ks = [validate.whole(f"ks[{i}]", k) for i, k in enumerate(validate.items("ks", ks))]
     speculative_generate(target, draft, prompts[0], new_tokens, max(ks))  # warm-up
     plain, timed = [], {k: [] for k in ks}
     for prompt in prompts:

@@ -35,6 +35,8 @@ import numpy as np
 from course_lib import validate
 
 WAITING, SERVED, REJECTED, CUT_OFF = "waiting", "served", "rejected", "cut off"
+MAX_REQUESTS = 10**6  # requests one workload may hold: a million take seconds to draw
+MOST_TOKENS = 10**9  # tokens a prompt or an answer may have: far beyond any model's context
 
 
 @dataclass(frozen=True)
@@ -47,21 +49,31 @@ class Request:
     prompt_tokens: int
     output_tokens: int
 
+    def __post_init__(self) -> None:
+        validate.whole("id", self.id, lowest=0)
+        validate.positive("arrival_s", self.arrival_s, allow_zero=True)
+        # 0 tokens is allowed here: the serving loop refuses such a request with its reason
+        validate.whole("prompt_tokens", self.prompt_tokens, lowest=0)
+        validate.whole("output_tokens", self.output_tokens, lowest=0)
 
+
+@validate.checked
 def poisson_arrivals(rate_per_s: float, count: int, rng: np.random.Generator) -> np.ndarray:
     """`count` arrival times (s) of a Poisson process: exponential gaps of mean 1 / rate."""
     rate = validate.positive("rate_per_s (requests per second)", rate_per_s)
-    return np.cumsum(rng.exponential(1.0 / rate, validate.whole("count", count)))
+    count = validate.whole("count", count, highest=MAX_REQUESTS)
+    return validate.result("arrival times", np.cumsum(rng.exponential(1.0 / rate, count)),
+                           rate_per_s=rate_per_s)
 
 
+@validate.checked
 def output_lengths(count: int, mean: float, longest: int, rng: np.random.Generator
                    ) -> np.ndarray:
     """`count` output lengths: geometric on 1, 2, 3, ... with mean `mean`, capped at `longest`."""
-    validate.positive("mean output tokens", mean, upper=longest)
-    if mean < 1:
-        raise ValueError(f"mean output tokens must be at least 1, got {mean!r}")
-    lengths = rng.geometric(1.0 / mean, validate.whole("count", count))
-    return np.minimum(lengths, validate.whole("longest output tokens", longest))
+    longest = validate.whole("longest (output tokens)", longest, highest=MOST_TOKENS)
+    mean = validate.positive("mean (output tokens)", mean, lowest=1, upper=longest)
+    lengths = rng.geometric(1.0 / mean, validate.whole("count", count, highest=MAX_REQUESTS))
+    return np.minimum(lengths, longest)
 
 
 def workload(count: int, rate_per_s: float, *, prompt_tokens: tuple[int, int] = (4, 16),
@@ -69,9 +81,14 @@ def workload(count: int, rate_per_s: float, *, prompt_tokens: tuple[int, int] = 
              ) -> list[Request]:
     """`count` requests arriving at `rate_per_s` on average, prompt lengths uniform in
     prompt_tokens (both ends included), output lengths geometric (see output_lengths)."""
-    low, high = prompt_tokens
-    validate.whole("shortest prompt", low)
-    validate.whole("longest prompt", high, lowest=low)
+    validate.instance("prompt_tokens", prompt_tokens, (tuple, list), " (shortest, longest)")
+    if len(prompt_tokens) != 2:
+        raise ValueError(f"prompt_tokens must be a pair (shortest, longest), got {prompt_tokens!r}")
+    low = validate.whole("prompt_tokens[0] (shortest)", prompt_tokens[0], highest=MOST_TOKENS)
+    high = validate.whole("prompt_tokens[1] (longest)", prompt_tokens[1], lowest=low,
+                          highest=MOST_TOKENS)
+    longest = validate.whole("longest_output", longest_output, highest=MOST_TOKENS)
+    validate.positive("mean_output", mean_output, lowest=1, upper=longest)
     rng = np.random.default_rng(validate.whole("seed", seed, lowest=0))
     arrivals = poisson_arrivals(rate_per_s, count, rng)
     prompts = rng.integers(low, high + 1, count)
@@ -127,15 +144,17 @@ class RequestRecord:
 def percentile(samples: Sequence[float], q: float) -> float:
     """The q-th percentile (0 to 100) of `samples`, interpolating linearly between the two
     nearest ranks (numpy's default): p50 is the median, p99 the value 99% stay below."""
-    values = np.asarray(samples, dtype=float)
-    if values.size == 0:
-        raise ValueError("a percentile needs at least one sample")
+    values = validate.series("samples (durations or counts)", samples)
     return float(np.percentile(values, validate.positive("q (percent)", q, allow_zero=True,
                                                           upper=100)))
 
 
+def _records(records: Sequence[RequestRecord]) -> list[RequestRecord]:
+    return validate.items("records", records, RequestRecord, allow_empty=True)
+
+
 def served(records: Sequence[RequestRecord]) -> list[RequestRecord]:
-    return [r for r in records if r.status == SERVED]
+    return [r for r in _records(records) if r.status == SERVED]
 
 
 def goodput(records: Sequence[RequestRecord], duration_s: float, *, ttft_target_s: float,
@@ -147,17 +166,30 @@ def goodput(records: Sequence[RequestRecord], duration_s: float, *, ttft_target_
     tpot = validate.positive("tpot_target_s", tpot_target_s)
     good = [r for r in served(records)
             if r.ttft_s <= ttft and (r.tpot_s is None or r.tpot_s <= tpot)]
-    return len(good) / duration
+    return validate.result("goodput", len(good) / duration, duration_s=duration_s)
+
+
+def _gauge(times: Sequence[float], counts: Sequence[float], prefix: str = ""
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(times, counts) as float arrays: a gauge's readings, one count (>= 0) per time (>= 0)."""
+    t = validate.series(f"{prefix}times", times)
+    c = validate.series(f"{prefix}counts", counts)
+    if c.size != t.size:
+        raise ValueError(f"{prefix}counts must hold one count per time: {c.size} counts for "
+                         f"{t.size} times")
+    return t, c
 
 
 def time_average(times: Sequence[float], counts: Sequence[float], end_s: float) -> float:
     """Mean of a count that holds counts[i] from times[i] until times[i + 1] (the last until
     end_s): the time-weighted mean of a gauge sampled at those instants."""
-    t = np.append(np.asarray(times, dtype=float), end_s)
+    t, c = _gauge(times, counts)
+    t = np.append(t, validate.positive("end_s", end_s, allow_zero=True))
     widths = np.diff(t)
-    if t.size < 2 or np.any(widths < 0) or widths.sum() <= 0:
+    if np.any(widths < 0) or widths.sum() <= 0:
         raise ValueError("times must rise and end before end_s, over a span longer than 0")
-    return float(np.dot(widths, np.asarray(counts, dtype=float)) / widths.sum())
+    return validate.result("time average", float(np.dot(widths, c) / widths.sum()),
+                           end_s=end_s)
 
 
 @dataclass(frozen=True)
@@ -185,13 +217,18 @@ def littles_law(records: Sequence[RequestRecord], gauge_times: Sequence[float],
     entered the system (rejected ones never did; one still inside at end_s counts until
     end_s). gauge_*: the server's count of requests inside (queued or being served),
     sampled at the start of every step of its loop."""
-    entered = [r for r in records if r.status != REJECTED and r.request.arrival_s <= end_s]
+    times, counts = _gauge(gauge_times, gauge_counts, prefix="gauge_")
+    end_s = validate.positive("end_s", end_s, allow_zero=True)
+    entered = [r for r in _records(records)
+               if r.status != REJECTED and r.request.arrival_s <= end_s]
     if not entered:
-        raise ValueError("no request entered the system: Little's law needs at least one")
+        raise ValueError(f"no request entered the system by end_s ({end_s:g} s): Little's law "
+                         "needs at least one")
     start = min(r.request.arrival_s for r in entered)
+    if end_s == start:
+        raise ValueError(f"end_s must come after the first arrival ({start:g} s), got {end_s!r}")
     inside = [min(end_s if r.finished_s is None else r.finished_s, end_s) - r.request.arrival_s
               for r in entered]
-    times, counts = np.asarray(gauge_times, dtype=float), np.asarray(gauge_counts, dtype=float)
     before = counts[times < start]  # the count when the window opens: the last one before it
     keep = times >= start
     times = np.concatenate([[start], times[keep]])

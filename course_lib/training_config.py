@@ -14,7 +14,7 @@ from course_lib import validate
 
 # The most sequences in one batch: 4096 x 64 tokens already needs gigabytes for the logits of a
 # TinyGPT; a typo such as 10**12 would fail deep inside PyTorch instead.
-MAX_BATCH_SIZE = 4096
+MAX_BATCH_SIZE = 2**12  # 4,096: a round power of two, not a model dimension
 
 
 @dataclass

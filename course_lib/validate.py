@@ -6,6 +6,7 @@ Every public function checks its inputs with these, so a learner who passes
 numpy or torch, and never a silent NaN.
 
 - positive, whole, positive_array, seed: numbers and their ranges;
+- series, items: lists, of numbers (a run's step times) or of objects (its requests);
 - choice, flag, instance: names from a fixed set, True/False, arguments of the wrong type;
 - result: a result that overflowed although every input was finite names those inputs;
 - @checked, on public functions: every argument of its annotated class (a str where a
@@ -23,7 +24,7 @@ import math
 import os
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from numbers import Integral, Real
 from pathlib import PurePath
 
@@ -73,6 +74,43 @@ def positive_array(name: str, values, *, allow_zero: bool = False) -> np.ndarray
         bound = ">= 0" if allow_zero else "> 0 (positive)"
         raise ValueError(f"{name} must be finite numbers {bound}, got {values!r:.80}")
     return array
+
+
+def series(name: str, values, *, allow_zero: bool = True, allow_empty: bool = False,
+           allow_nan: bool = False) -> np.ndarray:
+    """`values` (a list, tuple, range or 1-D array of numbers; one number is not a series) as
+    a float array, if all are finite and >= 0 (> 0 without allow_zero; NaN too with
+    allow_nan, where NaN marks a missing value), and there is at least one (or allow_empty)."""
+    try:
+        raw = np.asarray(values)
+        if isinstance(values, (str, bytes)) or raw.ndim != 1 or raw.dtype.kind not in "iuf":
+            raise TypeError
+    except (TypeError, ValueError):  # ValueError: a ragged list
+        raise TypeError(f"{name} must be a list of numbers, got {values!r:.80}") from None
+    array = raw.astype(float)
+    if array.size == 0 and not allow_empty:
+        raise ValueError(f"{name} must hold at least one number, got {values!r:.80}")
+    known = array[~np.isnan(array)] if allow_nan else array
+    if not np.all(np.isfinite(known)) or np.any(known < 0) or (not allow_zero
+                                                                and np.any(known == 0)):
+        bound = ">= 0" if allow_zero else "> 0"
+        missing = " (or NaN where missing)" if allow_nan else ""
+        raise ValueError(f"{name} must be finite numbers {bound}{missing}, got {values!r:.80}")
+    return array
+
+
+def items(name: str, values, kind: type | tuple[type, ...] | None = None, *,
+          allow_empty: bool = False) -> list:
+    """`values` as a list if it is a list, tuple, range or other sequence (not a str) of
+    instances of `kind` (any objects if None), and not empty unless allow_empty."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} must be a list, got {type(values).__name__} {values!r:.60}")
+    if len(values) == 0 and not allow_empty:
+        raise ValueError(f"{name} must hold at least one item, got {values!r:.60}")
+    if kind is not None:
+        for index, value in enumerate(values):
+            instance(f"{name}[{index}]", value, kind)
+    return list(values)
 
 
 SEED_LIMIT = 2**32 - 1  # NumPy's legacy seeding, which runtime.seed_everything uses, stops here

@@ -5,7 +5,8 @@ it restores the environment after each test and fails the test that changed it, 
 (A test changes variables with monkeypatch.setenv; tools and subprocesses get a copied env.)
 
 `torch_threads` and `tiny_data` serve the model tests: PyTorch kept to the CPUs this process
-may use, and a tiny deterministic corpus that trains in seconds.
+may use, and a tiny deterministic corpus that trains in seconds. `one_torch_thread` holds a
+module of tiny-model tests to one thread (the serving loop's steps: two threads crawl there).
 
 `lab_server` starts the course's JupyterLab exactly as the README says (`make lab`), on a
 free loopback port, without a browser, with its runtime files, settings and workspaces in
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from course_lib import data, launcher, runtime
 
@@ -172,6 +174,15 @@ def lab_server(tmp_path_factory) -> Iterator[Lab]:
 def torch_threads() -> None:
     """Honour COURSE_THREADS (or the CPU quota): oversubscribed threads crawl on shared CPUs."""
     runtime.configure_threads()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """PyTorch on one thread for a module of tiny models, restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

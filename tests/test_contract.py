@@ -99,9 +99,6 @@ EXCLUDED = {
     "training.load_or_train_default": "trains the course's default model (minutes)",
     "runtime.synchronize": "takes the torch.device the library itself passes",
     "scheduler.Engine": "an interface (a typing.Protocol): nothing to call",
-    # Remove these five lines when issue 19 lands: the samples below already cover them.
-    **dict.fromkeys(("traffic", "scheduler", "serving_sim", "serving_loop", "speculative"),
-                    "issue 19's serving-under-load modules, being written now"),
     **dict.fromkeys(("serving_loop.prefill", "serving_loop.decode_step"),
                     "the engine's own steps (shown whole in notebook 09), called by "
                     "TinyGPTEngine with the slots and prompts scheduler.run has checked"),
@@ -377,6 +374,12 @@ OVERRIDES: dict[str, Callable[[], object]] = {
     "serving_sim.fit_line.y": lambda: [1e-3, 2e-3, 3e-3],
     "traffic.workload.prompt_tokens": lambda: (4, 8),
     "speculative.draft_config.target": lambda: CONFIG,
+    "traffic.Request.output_tokens": lambda: 10,  # a whole number of tokens
+    "serving_loop.serve.prompts": lambda: {0: ids()},  # prompts by request id
+    "serving_loop.serve.requests": lambda: [traffic.Request(0, 0.0, 4, 3),  # 4 tokens: ids()
+                                            traffic.Request(1, 1e-3, 2, 2)],
+    "serving_loop.TinyGPTEngine.prompts": lambda: {0: ids()},
+    "serving_loop.measure_step_times.context": lambda: 4,  # decoding needs room after it
 }
 # Parameters (beyond CHOICES) that name one of a fixed set.
 NAMED = {"serving_calibration.market_prices.model", "serving_calibration.market_deployment.model"}
@@ -868,7 +871,7 @@ def arithmetic_targets() -> list[tuple[str, Callable, Callable[[], Callable]]]:
             targets.append((qualified, obj, lambda obj=obj: obj))
             continue
         make = instance_maker(qualified, obj)
-        for attr in own_methods(obj) if make else ():
+        for attr in own_methods(obj) if make and qualified not in ENGINES else ():
             member = vars(obj)[attr]
             if inspect.isfunction(member) and parameters(member):
                 targets.append((f"{qualified}.{attr}", member,

@@ -205,6 +205,11 @@ def _solution_namespace(path_prefix: str) -> dict:
     return namespace
 
 
+def _ex08(name: str):
+    """A value or function of exercise set 08's instructor version (its SETUP among them)."""
+    return _solution_namespace("08")[name]
+
+
 def _kv_8b(batch: int, context: int, heads_key: str = "n_kv_heads", width: float = 2) -> float:
     v = references.value
     return (2 * v("llama3_8b.n_layers") * v(f"llama3_8b.{heads_key}") * v("llama3_8b.d_model")
@@ -357,6 +362,19 @@ MISTAKES = [
         "snapdragon_8_gen3", "int4"), "bits"),
     ("07 KV left out", lambda: ex07.compute_bound_batch(
         lambda w, f, kv, ctx, r: r * w / f), "KV"),
+    ("08 weights only", lambda: ex08.tpot_ms(
+        1e3 * 2 * N8 / references.value("h100_sxm.bandwidth"), _ex08("SETUP")), "KV cache"),
+    ("08 per step", lambda: ex08.usd_per_million_output(
+        lambda b: _ex08("usd_per_million_output")(b) * b, _ex08("SETUP")), "per decode step"),
+    ("08 active for memory", lambda: ex08.moe_largest_batch(
+        int((_ex08("replica_memory") - references.value("epoch2025.active_params"))
+            // _ex08("moe_kv_sequence")), _ex08("SETUP")), "total parameters"),
+    ("08 one token's experts", lambda: ex08.moe_decode(
+        references.value("mixtral.experts_per_token"), _ex08("tokens_per_s_per_chip"),
+        _ex08("SETUP")), "one token's experts"),
+    ("08 output price for input", lambda: ex08.input_price(
+        _ex08("usd_per_million_output")(_ex08("SETUP")["prefill_batch"]), 1.0, _ex08("SETUP")),
+     "prefilled"),
     ("09 multiplied", lambda: ex09.time_in_system(120 * 30, 120, 30), "multiplied"),
     ("09 p99 is not the mean", lambda: ex09.p99(lambda s: sum(s) / len(s)), "mean"),
     ("09 p99 unsorted", lambda: ex09.p99(lambda s: s[int(0.99 * len(s))]), "Sort"),

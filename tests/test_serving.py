@@ -252,7 +252,7 @@ def test_epochs_assumption_stays_a_named_alternative():
     assert epoch.inference_utilisation == references.value("epoch2025.inference_utilisation")
     derived = costs.chat_service()
     assert costs.epoch_assumption(derived) == epoch.replace(sources=derived.sources)
-    # The serving model implies more than Epoch's deliberately pessimistic 10%.
+    # The serving model implies more than Epoch's baseline assumption (10%).
     assert derived.inference_utilisation > epoch.inference_utilisation
     assert costs.crossover_day(derived) > costs.crossover_day(epoch)
     with pytest.raises(ValueError, match="serving"):

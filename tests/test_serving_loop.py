@@ -18,15 +18,8 @@ from course_lib.shapes import ModelConfig
 from course_lib.traffic import CUT_OFF, REJECTED, SERVED, Request
 
 CONFIG = ModelConfig(vocab_size=50, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, block_size=32)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny steps: one thread is fastest, and two crawl on a busy shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny steps: one thread is fastest, and two crawl on a busy shared machine.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

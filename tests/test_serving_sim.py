@@ -276,3 +276,14 @@ def test_summary_of_a_run_with_nothing_served_is_nan_not_a_crash():
     summary = run.summary()
     assert summary.served == 0 and summary.rejected == 1 and math.isnan(summary.tpot_p99_s)
     assert isinstance(run, scheduler.ServingRun)
+
+
+def test_a_run_whose_every_request_is_refused_ends_at_once_not_at_its_time_bound():
+    # Before: with nothing queued or running after the last refusal, the loop idled until
+    # time_bound_s (a minute of real sleep in serve()).
+    refused = [Request(i, 0.5 * i, 100, 5) for i in range(3)]  # longer than the context
+    run = simulate(refused, one_at_a_time(), COST, context=CONTEXT, time_bound_s=3600.0)
+    summary = run.summary()
+    assert summary.rejected == 3 and summary.served == 0
+    assert summary.duration_s <= 1.0 + 1e-9, summary
+    assert summary.tokens_per_s == 0.0 and summary.requests_per_s == 0.0, summary

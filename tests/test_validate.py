@@ -60,3 +60,37 @@ def test_positive_array_checks_every_element():
         validate.positive_array("bw", [1, np.nan])
     with pytest.raises(TypeError, match="bw"):
         validate.positive_array("bw", ["fast"])
+
+
+def test_series_returns_floats_and_keeps_missing_values_where_allowed():
+    assert validate.series("times_s", [1, 2.5, np.float32(3)]).tolist() == [1.0, 2.5, 3.0]
+    assert validate.series("times_s", [], allow_empty=True).size == 0
+    kept = validate.series("times_s", [1.0, math.nan], allow_nan=True)
+    assert kept[0] == 1.0 and math.isnan(kept[1])
+
+
+@pytest.mark.parametrize("values, kwargs, error, text", [
+    ("123", {}, TypeError, "times_s must be a list of numbers"),
+    (5.0, {}, TypeError, "times_s must be a list of numbers"),
+    ([[1, 2], [3]], {}, TypeError, "times_s must be a list of numbers"),
+    (["a", "b"], {}, TypeError, "times_s must be a list of numbers"),
+    ([], {}, ValueError, "times_s must hold at least one number"),
+    ([1.0, -1.0], {}, ValueError, "times_s must be finite numbers >= 0"),
+    ([1.0, math.inf], {}, ValueError, "times_s must be finite numbers >= 0"),
+    ([1.0, math.nan], {}, ValueError, "times_s must be finite numbers >= 0"),
+    ([0.0, 1.0], {"allow_zero": False}, ValueError, "times_s must be finite numbers > 0"),
+])
+def test_series_names_the_parameter_and_what_it_must_hold(values, kwargs, error, text):
+    with pytest.raises(error, match=text):
+        validate.series("times_s", values, **kwargs)
+
+
+def test_items_checks_every_item_and_names_the_bad_one():
+    assert validate.items("runs", (1, 2), int) == [1, 2]
+    assert validate.items("runs", [], allow_empty=True) == []
+    with pytest.raises(TypeError, match=r"runs\[1\]"):
+        validate.items("runs", [1, "two"], int)
+    with pytest.raises(TypeError, match="runs must be a list, got str"):
+        validate.items("runs", "12")
+    with pytest.raises(ValueError, match="runs must hold at least one item"):
+        validate.items("runs", [])

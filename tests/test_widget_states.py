@@ -88,12 +88,9 @@ def states(explorer: base.Explorer) -> list[dict]:
 
 def quietly_reset(explorer: base.Explorer, defaults: dict) -> None:
     """Every control back to its default without a redraw (the next set() redraws once)."""
-    explorer._holding = True
-    try:
+    with explorer.held():
         for name, value in defaults.items():
             explorer.controls[name].value = value
-    finally:
-        explorer._holding = False
 
 
 def shown(explorer: base.Explorer) -> str:

@@ -48,8 +48,10 @@ position shows NaN, inf or an exception.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import os
+from collections.abc import Iterator
 
 import ipywidgets as W
 from IPython import get_ipython
@@ -159,14 +161,20 @@ class Explorer:
         if not self._holding:
             self.update()
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Change controls inside this block without a redraw per change (nesting allowed)."""
+        holding, self._holding = self._holding, True
+        try:
+            yield
+        finally:
+            self._holding = holding
+
     def set(self, **values) -> None:
         """Set several controls at once and redraw once."""
-        self._holding = True
-        try:
+        with self.held():
             for name, value in values.items():
                 self.controls[name].value = value
-        finally:
-            self._holding = False
         self.update()
 
     def draw(self, axes) -> str:

@@ -62,11 +62,8 @@ class PaybackExplorer(Explorer):
         """End the student slider below the teacher (ipywidgets moves its value down too)."""
         student = self.controls["student_params"]
         top = max(student.min, math.log10(teacher) - self.SMALLER_BY)
-        holding, self._holding = self._holding, True  # one redraw, by the caller
-        try:
+        with self.held():  # one redraw, by the caller
             student.max = top
-        finally:
-            self._holding = holding
 
     def result(self) -> Payback:
         """The Payback the controls describe."""
