@@ -120,8 +120,6 @@ def six_n_d(n_params: float, tokens: float) -> float:
                            * n * d, n_params=n_params, tokens=tokens)
 
 
-
-
 # --- Training memory --------------------------------------------------------------------------
 
 

@@ -34,6 +34,8 @@ from course_lib.serving_cost import ServingCost, cheapest_batch, decode_curve, l
 from course_lib.shapes import ModelConfig
 
 PROVIDERS = {"fireworks": "Fireworks AI", "deepinfra": "DeepInfra"}
+# What a learner reads for each priced model (never the key).
+MODEL_NAMES = {"llama31_8b": "Llama 3.1 8B", "llama31_70b": "Llama 3.1 70B"}
 
 
 # --- 1. Market prices ---------------------------------------------------------------------
@@ -51,6 +53,11 @@ class MarketRow:
         """Provider price / floor, for input and output tokens."""
         return {p: (i / self.cost.usd_per_million_input, o / self.cost.usd_per_million_output)
                 for p, (i, o) in self.prices.items()}
+
+    @property
+    def name(self) -> str:
+        """The model's name as a learner reads it, e.g. 'Llama 3.1 8B'."""
+        return MODEL_NAMES[self.model]
 
 
 def market_prices(model: str) -> dict[str, tuple[float, float]]:

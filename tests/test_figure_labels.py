@@ -6,7 +6,7 @@ is the library's vocabulary, not the learner's. Each explorer is drawn at its de
 every dropdown option, and each figure function on sample inputs (SAMPLES); every title,
 axis label, legend entry, annotation and tick label is scanned. The coverage test makes sure
 every figure function is drawn here, apart from those listed in NOT_YET (whose inputs take
-a measurement or a simulation to make).
+a measurement or a trained model to make; none at present).
 """
 
 from __future__ import annotations
@@ -25,11 +25,14 @@ import torch
 from matplotlib.figure import Figure
 
 from course_lib import (
+    compression,
     costs,
     counting,
     devices,
+    distill,
     flops,
     inference,
+    payback,
     references,
     roofline,
     scaleout,
@@ -37,6 +40,7 @@ from course_lib import (
     serving,
     serving_calibration,
     stats,
+    traffic,
 )
 from course_lib import serving_cost as sc
 from course_lib.explorers import compression as compression_explorers
@@ -47,15 +51,16 @@ from course_lib.explorers import scaling as scaling_explorers
 from course_lib.explorers import serving as serving_explorers
 from course_lib.figures.base import new_figure
 from course_lib.model import TinyGPT
+from course_lib.scheduler import continuous_batching, one_at_a_time
 from course_lib.serving import Workload
+from course_lib.serving_loop import StepTimes
+from course_lib.serving_sim import simulate
 from course_lib.shapes import ModelConfig, ModelShape
+from course_lib.speculative import SpeculativeTiming
 from course_lib.training_config import History
 
 FIGURES = Path(__file__).resolve().parent.parent / "course_lib" / "figures"
-NOT_YET = {"compression.plot_quality_vs_cost", "compression.plot_distillation",
-           "compression.plot_payback", "serving_load.plot_step_times",
-           "serving_load.plot_load_sweep", "serving_load.plot_batch_tradeoff",
-           "serving_load.plot_goodput", "serving_load.plot_speculative"}
+NOT_YET: set[str] = set()  # figure functions without a sample yet, each with its reason
 
 
 def _internal_names() -> set[str]:
@@ -157,6 +162,56 @@ def _allreduce():
     return {"bytes": sizes, "world_size": 2, "seconds": seconds}, fit
 
 
+def _measurements() -> list[compression.Measurement]:
+    """Three versions of a model, named as notebook 06 names them, with a range of repeats."""
+    return [compression.Measurement(name, int(mb * 1e6), 0, 1, 1.0, loss, ms, 100.0, ms * 0.9,
+                                    ms * 1.2)
+            for name, mb, loss, ms in (("original (fp32)", 4.0, 1.50, 2.0),
+                                       ("int8 weights", 1.0, 1.52, 1.6),
+                                       ("pruned 50%", 2.0, 1.70, 2.1))]
+
+
+def _distillation() -> distill.DistillationResult:
+    """Synthetic histories of the three students, on a compute x axis (step_flops set)."""
+    def history(end: float) -> History:
+        return History(step_loss=[4.0, 3.0, end], eval_iters=[0, 2], train_loss=[4.0, end],
+                       val_loss=[4.1, end + 0.05])
+    return distill.DistillationResult(
+        CONFIG, None, None, None, history(1.4), history(1.5), 1.45, 1.55,
+        matched_history=history(1.48), matched_val_loss=1.53,
+        step_flops={"distilled": 3e9, "alone": 1e9})
+
+
+def _step_times() -> StepTimes:
+    """Made-up prefill passes (by tokens) and decode steps (by batch), s: straight lines."""
+    return StepTimes({4: [0.010, 0.011], 16: [0.014, 0.016]},
+                     {1: [0.005, 0.0055], 4: [0.006, 0.0066], 8: [0.0075, 0.008]})
+
+
+LOADS = (20.0, 80.0)
+
+
+@functools.cache
+def _sweeps() -> dict:
+    """The load sweep of notebook 09 in miniature: two policies, simulated on the cost model
+    of _step_times (an event simulation: milliseconds)."""
+    cost = _step_times().cost_model()
+    return {policy.name: [simulate(traffic.workload(40, rate, seed=1), policy, cost,
+                                   context=CONFIG.block_size).summary() for rate in LOADS]
+            for policy in (one_at_a_time(), continuous_batching(8))}
+
+
+def _busiest_runs() -> list:
+    """One run per maximum batch (1: one at a time, then 8), at the highest load."""
+    return [runs[-1] for runs in _sweeps().values()]
+
+
+def _speculative_rows() -> list[SpeculativeTiming]:
+    one = stats.Spread.of
+    return [SpeculativeTiming(k, 0.7, tokens, one([0.8 / speed, 1.0 / speed]), one([0.9, 1.0]))
+            for k, tokens, speed in ((1, 1.6, 1.3), (3, 2.4, 1.6), (5, 2.7, 1.4))]
+
+
 def _figure(module: str, name: str):
     return getattr(importlib.import_module(f"course_lib.figures.{module}"), name)
 
@@ -220,6 +275,22 @@ SAMPLES: dict[str, tuple[int, Callable]] = {
         a[0], _scaling_curves(), mark_chips=1024)),
     "scaleout.plot_allreduce_fit": (1, lambda a: _figure("scaleout", "plot_allreduce_fit")(
         a[0], *_allreduce(), gradient_bytes=2**21)),
+    "compression.plot_quality_vs_cost": (2, lambda a: _figure(
+        "compression", "plot_quality_vs_cost")(a, _measurements(), tolerance=0.05)),
+    "compression.plot_distillation": (1, lambda a: _figure("compression", "plot_distillation")(
+        a[0], _distillation(), teacher_val_loss=1.3)),
+    "compression.plot_payback": (1, lambda a: _figure("compression", "plot_payback")(
+        a[0], payback.payback(costs.open_model().replace(requests_per_day=1e6), 1e9, 1e12))),
+    "serving_load.plot_step_times": (2, lambda a: _figure("serving_load", "plot_step_times")(
+        a, _step_times(), _step_times().cost_model())),
+    "serving_load.plot_load_sweep": (3, lambda a: _figure("serving_load", "plot_load_sweep")(
+        a, LOADS, _sweeps())),
+    "serving_load.plot_batch_tradeoff": (1, lambda a: _figure(
+        "serving_load", "plot_batch_tradeoff")(a[0], [1, 8], _busiest_runs(), 2.0)),
+    "serving_load.plot_goodput": (1, lambda a: _figure("serving_load", "plot_goodput")(
+        a[0], LOADS, {name: [r.requests_per_s for r in runs] for name, runs in _sweeps().items()})),
+    "serving_load.plot_speculative": (2, lambda a: _figure("serving_load", "plot_speculative")(
+        a, _speculative_rows(), 0.4)),
 }
 
 

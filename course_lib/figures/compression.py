@@ -124,6 +124,7 @@ def plot_distillation(ax: Axes, result: DistillationResult, teacher_val_loss: fl
         ax.plot(np.asarray(history.eval_iters) * per_step, history.val_loss, style, ms=4,
                 color=color, label=label, zorder=3 - order)
     ax.axhline(teacher_val_loss, color="0.4", ls=":", label="teacher")
+    ax.set_xlim(left=0)  # steps and FLOPs start at zero: no negative tick from the margin
     if result.step_flops is None:
         ax.set_xlabel("training step")
     else:

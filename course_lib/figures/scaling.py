@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 
@@ -72,13 +73,16 @@ def plot_isoflop(ax: Axes, budgets: Sequence[float], fit: str = "besiroglu2024",
     """Loss against N at fixed compute budgets, with each budget's optimum (the frontier);
     mark_runs also marks the real runs where the fit puts them."""
     palette = colors()
+    # Budgets are ordered, so a colour ramp (cividis: colour-blind safe) shows the order;
+    # the cycle's greys would make two budgets look alike.
+    ramp = matplotlib.colormaps["cividis"](np.linspace(0.0, 0.8, len(budgets)))
     six = references.value("flops.train_per_param_token")
     best = []
-    for i, c in enumerate(budgets):
+    for c, colour in zip(budgets, ramp, strict=True):
         n_opt, d_opt = scaling.compute_optimal(c, fit)
         n = n_opt * np.logspace(-1.2, 1.2, 60)
         losses = [scaling.loss(x, c / (six * x), fit) for x in n]
-        ax.plot(n, losses, color=palette[i % len(palette)], label=f"C = {fmt(c, 'FLOP')}")
+        ax.plot(n, losses, color=colour, label=f"C = {fmt(c, 'FLOP')}")
         best.append((n_opt, scaling.loss(n_opt, d_opt, fit)))
     frontier_n, frontier_loss = np.array(best).T
     ax.plot(frontier_n, frontier_loss, "k--", lw=1, label="compute-optimal frontier")
