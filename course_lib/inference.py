@@ -38,10 +38,8 @@ from torch import nn
 from course_lib import runtime, validate
 from course_lib.data import CharTokenizer
 from course_lib.flops import DECODE, MAX_NEW_TOKENS, PREFILL, context_steps, window_keep
-from course_lib.stats import Spread
+from course_lib.stats import MAX_REPEATS, Spread
 from course_lib.training_config import MAX_BATCH_SIZE
-
-MAX_REPEATS = 1000  # timed runs of one measurement: more would take hours, not add precision
 
 # --- Checking the request ---------------------------------------------------------------
 

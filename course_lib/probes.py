@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from course_lib import runtime, validate
+from course_lib.stats import MAX_REPEATS
 
 # --- Compute: sustained matmul FLOP/s ----------------------------------------------------------
 
@@ -24,7 +25,6 @@ DEFAULT_MATMUL_SIZES = (256, 512, 1024)
 # Limits that keep a typo from starting hours of work or asking for terabytes.
 MAX_MATRIX_SIZE = 16_384  # three float32 matrices of this size take 3 GB
 MAX_ROUND_SECONDS = 60.0
-MAX_REPEATS = 1000
 MAX_BUFFER_MEGABYTES = 16_384
 
 

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from course_lib import inference, validate
+from course_lib import validate
 from course_lib.model import CausalSelfAttention, KVCache, TinyGPT
 from course_lib.scheduler import Policy, ServingRun, run
 from course_lib.serving_sim import CostModel, fit_cost_model
-from course_lib.stats import Spread
+from course_lib.stats import MAX_REPEATS, Spread
 from course_lib.traffic import Request
 from course_lib.training_config import MAX_BATCH_SIZE
 
@@ -270,7 +270,7 @@ def measure_step_times(model: TinyGPT, prefills: Sequence[tuple[int, int]],
     and its decode step at each batch size (every row `context` tokens in). Sizes are
     interleaved so that a slow spell of a busy machine falls on all of them alike. The
     inputs of serving_sim's cost model."""
-    validate.whole("repeats", repeats, highest=inference.MAX_REPEATS)
+    validate.whole("repeats", repeats, highest=MAX_REPEATS)
     room = model.config.block_size
     sizes = [validate.whole(f"batch_sizes[{i}]", batch, highest=MAX_BATCH_SIZE)
              for i, batch in enumerate(validate.items("batch_sizes", batch_sizes))]

@@ -10,6 +10,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+MAX_REPEATS = 1000  # timed runs of one measurement: more would take hours, not add precision
+
 
 @dataclass(frozen=True)
 class Spread:

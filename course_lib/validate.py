@@ -58,8 +58,10 @@ def whole(name: str, value: int, lowest: int = 1, highest: int | None = None) ->
     return int(value)
 
 
-def positive_array(name: str, values, *, allow_zero: bool = False) -> np.ndarray:
-    """`values` (a number or an array of them) as a float array, if all are finite and > 0.
+def positive_array(name: str, values, *, allow_zero: bool = False,
+                   allow_nan: bool = False) -> np.ndarray:
+    """`values` (a number or an array of them) as a float array, if all are finite and > 0
+    (>= 0 with allow_zero; NaN too with allow_nan, where NaN marks a missing value).
     Strings and True/False are refused, not read as numbers."""
     try:
         raw = np.asarray(values)
@@ -69,33 +71,28 @@ def positive_array(name: str, values, *, allow_zero: bool = False) -> np.ndarray
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number or an array of numbers, got "
                         f"{values!r:.80}") from None
-    low = array.min() if array.size else 0.0
-    if not np.all(np.isfinite(array)) or low < 0 or (low == 0 and not allow_zero):
+    known = array[~np.isnan(array)] if allow_nan else array
+    low = known.min() if known.size else math.inf  # nothing to check in an empty array
+    if not np.all(np.isfinite(known)) or low < 0 or (low == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0 (positive)"
-        raise ValueError(f"{name} must be finite numbers {bound}, got {values!r:.80}")
+        missing = " (or NaN where missing)" if allow_nan else ""
+        raise ValueError(f"{name} must be finite numbers {bound}{missing}, got {values!r:.80}")
     return array
 
 
 def series(name: str, values, *, allow_zero: bool = True, allow_empty: bool = False,
            allow_nan: bool = False) -> np.ndarray:
-    """`values` (a list, tuple, range or 1-D array of numbers; one number is not a series) as
-    a float array, if all are finite and >= 0 (> 0 without allow_zero; NaN too with
-    allow_nan, where NaN marks a missing value), and there is at least one (or allow_empty)."""
+    """positive_array for a list of measurements: one number is not a series, and it must
+    hold at least one value unless allow_empty."""
     try:
-        raw = np.asarray(values)
-        if isinstance(values, (str, bytes)) or raw.ndim != 1 or raw.dtype.kind not in "iuf":
-            raise TypeError
-    except (TypeError, ValueError):  # ValueError: a ragged list
-        raise TypeError(f"{name} must be a list of numbers, got {values!r:.80}") from None
-    array = raw.astype(float)
+        flat = not isinstance(values, (str, bytes)) and np.ndim(values) == 1
+    except ValueError:  # a ragged list
+        flat = False
+    if not flat:
+        raise TypeError(f"{name} must be a list of numbers, got {values!r:.80}")
+    array = positive_array(name, values, allow_zero=allow_zero, allow_nan=allow_nan)
     if array.size == 0 and not allow_empty:
         raise ValueError(f"{name} must hold at least one number, got {values!r:.80}")
-    known = array[~np.isnan(array)] if allow_nan else array
-    if not np.all(np.isfinite(known)) or np.any(known < 0) or (not allow_zero
-                                                                and np.any(known == 0)):
-        bound = ">= 0" if allow_zero else "> 0"
-        missing = " (or NaN where missing)" if allow_nan else ""
-        raise ValueError(f"{name} must be finite numbers {bound}{missing}, got {values!r:.80}")
     return array
 
 

@@ -73,12 +73,13 @@ def test_series_returns_floats_and_keeps_missing_values_where_allowed():
     ("123", {}, TypeError, "times_s must be a list of numbers"),
     (5.0, {}, TypeError, "times_s must be a list of numbers"),
     ([[1, 2], [3]], {}, TypeError, "times_s must be a list of numbers"),
-    (["a", "b"], {}, TypeError, "times_s must be a list of numbers"),
+    (["a", "b"], {}, TypeError, "times_s must be a number or an array of numbers"),
     ([], {}, ValueError, "times_s must hold at least one number"),
     ([1.0, -1.0], {}, ValueError, "times_s must be finite numbers >= 0"),
     ([1.0, math.inf], {}, ValueError, "times_s must be finite numbers >= 0"),
     ([1.0, math.nan], {}, ValueError, "times_s must be finite numbers >= 0"),
     ([0.0, 1.0], {"allow_zero": False}, ValueError, "times_s must be finite numbers > 0"),
+    ([1.0, -1.0], {"allow_nan": True}, ValueError, r"times_s must be finite numbers >= 0 \(or NaN"),
 ])
 def test_series_names_the_parameter_and_what_it_must_hold(values, kwargs, error, text):
     with pytest.raises(error, match=text):
